@@ -1,0 +1,1 @@
+"""Dataset adapters: OCR-VQA, generic HF/parquet/JSONL, and synthetic book covers."""

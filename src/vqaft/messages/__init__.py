@@ -1,0 +1,1 @@
+"""Chat-format training files: message building, image encoding, validation, cost estimate."""
