@@ -15,7 +15,9 @@ SPLITS = ("train", "validation", "test")
 
 OCR_VQA_SCHEMA = pa.schema(
     [
-        pa.field("image", pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])),
+        pa.field(
+            "image", pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+        ),
         pa.field("image_id", pa.string()),
         pa.field("questions", pa.list_(pa.string())),
         pa.field("answers", pa.list_(pa.string())),
