@@ -85,7 +85,7 @@ class DatasetAdapter(Protocol):
         on_error: OnError = "raise",
         skipped: list[SkippedItem] | None = None,
     ) -> Iterator[Example]:
-        """Yield the examples of ``n_images`` images chosen like ``shuffle(seed).select(range(n))``."""
+        """Yield the examples of ``n_images`` images, as ``shuffle(seed).select(range(n))``."""
         ...
 
 
