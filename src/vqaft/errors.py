@@ -21,10 +21,12 @@ __all__ = [
     "ComponentClashError",
     "ConfigError",
     "DatasetError",
+    "EvaluationError",
     "FineTuneJobError",
     "ImageError",
     "PluginLoadError",
     "PredictionError",
+    "PredictionsFileError",
     "RegistryError",
     "TrainingFileError",
     "UnknownComponentError",
@@ -169,3 +171,11 @@ class FineTuneJobError(VqaftError):
 
 class PredictionError(VqaftError):
     """A prediction request failed in a way that stops the run (e.g. authentication)."""
+
+
+class EvaluationError(VqaftError):
+    """Scoring cannot go on: no gold answer, a malformed score, an evaluator misbehaving."""
+
+
+class PredictionsFileError(EvaluationError):
+    """A predictions JSONL file breaks a rule (bad JSON, missing field, duplicate example id)."""
