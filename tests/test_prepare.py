@@ -19,7 +19,7 @@ from vqaft.errors import ConfigError, DatasetError, ImageError
 from vqaft.messages import writer
 from vqaft.messages.builder import MessageBuilder
 from vqaft.messages.images import ImagePolicy
-from vqaft.messages.writer import PrepareManifest, ids_path, prepare, write_split
+from vqaft.messages.writer import PrepareManifest, content_digest, ids_path, prepare, write_split
 from vqaft.types import Example, ImageRef
 
 QUESTIONS = (
@@ -146,7 +146,7 @@ def test_records_and_ids_follow_input_order(tmp_path: Path) -> None:
     assert manifest.file == "train.jsonl"
     assert manifest.ids_file == "train.ids.jsonl"
     assert manifest.images == 12
-    assert manifest.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert manifest.content_sha256 == content_digest(out)
     assert manifest.byte_size == out.stat().st_size
 
 
@@ -219,7 +219,7 @@ def test_worker_pool_writes_the_same_file(tmp_path: Path) -> None:
         include_answer=True,
         workers=2,
     )
-    assert pooled.sha256 == single.sha256
+    assert pooled.content_sha256 == single.content_sha256
     assert pooled.images_encoded == single.images_encoded == 30
     assert (tmp_path / "one.ids.jsonl").read_bytes() == (tmp_path / "two.ids.jsonl").read_bytes()
 
@@ -371,7 +371,7 @@ def test_interrupted_write_leaves_the_previous_file(tmp_path: Path) -> None:
     assert out.read_bytes() == before
     assert ids_path(out).read_bytes() == before_ids
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.ids.jsonl", "train.jsonl"]
-    assert hashlib.sha256(before).hexdigest() == first.sha256
+    assert content_digest(out) == first.content_sha256
 
 
 def test_interrupted_first_write_leaves_nothing(tmp_path: Path) -> None:
@@ -400,7 +400,7 @@ def test_rerun_rewrites(tmp_path: Path) -> None:
         workers=1,
     )
     assert read_jsonl(out)[0]["messages"][1]["content"][0]["text"].startswith("Q: ")
-    assert second.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert second.content_sha256 == content_digest(out)
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
@@ -467,7 +467,7 @@ def test_prepare_writes_splits_and_manifest(tmp_path: Path) -> None:
         assert (split.images, split.examples) == (n_images, len(expected))
         assert (split.requested_images, split.seed) == (n_images, seed)
         assert split.include_answer
-        assert split.sha256 == hashlib.sha256((data / split.file).read_bytes()).hexdigest()
+        assert split.content_sha256 == content_digest(data / split.file)
         assert split.byte_size == (data / split.file).stat().st_size
         assert split.skipped == []
     test = manifest.splits["test"]
@@ -534,3 +534,30 @@ def test_manifest_read_errors(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ConfigError, match="cannot read prepare manifest"):
         PrepareManifest.read(tmp_path / "manifest.json")
+
+
+def test_content_digest_stands_each_data_url_by_its_hash(tmp_path: Path) -> None:
+    url = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
+    record = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": 'say "url": "data:x" please'},
+                    {"type": "image_url", "image_url": {"url": url, "detail": "low"}},
+                ],
+            }
+        ]
+    }
+    line = json.dumps(record) + "\n"
+    path = tmp_path / "one.jsonl"
+    path.write_text(line + line)
+
+    url_hash = hashlib.sha256(url.encode()).hexdigest()
+    expected = hashlib.sha256((line.replace(url, url_hash) * 2).encode()).hexdigest()
+    assert content_digest(path) == expected
+
+    # Any change to an image's bytes changes the digest.
+    changed = line.replace(url, url[:-4] + "AAAA")
+    path.write_text(line + changed)
+    assert content_digest(path) != expected

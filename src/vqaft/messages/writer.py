@@ -8,8 +8,11 @@ prompts, so this is how they travel to the prediction and evaluation stages.
   are in flight at once.
 * Each image is encoded once, however many questions it has (consecutive examples of one image
   share the encode; a small cache catches images that come back later), and the encodes are
-  spread over worker processes while the output keeps the input's order. Writing and
-  SHA-256-hashing the output run on two background threads.
+  spread over worker processes while the output keeps the input's order. Writing runs on a
+  background thread.
+* The manifest records each file's *content digest* (:func:`content_digest`): SHA-256 over
+  the file with every image data URL replaced by the URL's own SHA-256, so each image is
+  hashed once, not once per question, and the digest can still be recomputed from the file.
 * Files appear atomically: they are written under a temporary name and renamed when complete,
   so an interrupted run never leaves a file that looks finished. Rerunning rewrites them.
 
@@ -53,7 +56,7 @@ from vqaft.messages._encode_pool import (
     open_executor,
     resolve_workers,
 )
-from vqaft.messages._hashing_writer import HashingWriter
+from vqaft.messages._record_writer import RecordWriter
 from vqaft.messages.builder import MessageBuilder
 from vqaft.messages.images import ImagePolicy, _Encoded
 from vqaft.types import Example
@@ -64,6 +67,7 @@ __all__ = [
     "MANIFEST_NAME",
     "PrepareManifest",
     "SplitManifest",
+    "content_digest",
     "ids_path",
     "prepare",
     "write_split",
@@ -95,7 +99,7 @@ class SplitManifest(BaseModel):
         images: images written (runs of consecutive examples of one image).
         examples: records (lines) written.
         images_encoded: image encodes actually run (lower than ``images`` when images repeat).
-        sha256: SHA-256 of the JSONL file.
+        content_sha256: the JSONL file's content digest (see :func:`content_digest`).
         byte_size: size of the JSONL file in bytes.
         skipped: examples left out under ``on_error="skip"``, with the reason.
         seconds: wall time spent writing.
@@ -112,7 +116,7 @@ class SplitManifest(BaseModel):
     images: int
     examples: int
     images_encoded: int
-    sha256: str
+    content_sha256: str
     byte_size: int
     skipped: list[SkippedItem] = Field(default_factory=list)
     seconds: float
@@ -361,11 +365,11 @@ def _done(outcome: EncodeOutcome) -> Future[EncodeOutcome]:
 
 
 class _Sink:
-    """Turns examples into JSONL lines (handed to a :class:`HashingWriter`) and ids lines."""
+    """Turns examples into JSONL lines (handed to a :class:`RecordWriter`) and ids lines."""
 
     def __init__(
         self,
-        records: HashingWriter,
+        records: RecordWriter,
         ids: IO[bytes],
         builder: MessageBuilder,
         few_shot: list[bytes],
@@ -381,22 +385,37 @@ class _Sink:
         self._few_shot_slots = [f"vqaft-image-{token}-{i}" for i in range(len(few_shot))]
         self._slot = re.compile(f"vqaft-image-{token}-(main|[0-9]+)")
         self._few_shot = few_shot
+        self._few_shot_digests = [_url_digest(url) for url in few_shot]
 
     def write(
-        self, example: Example, url: bytes, image_sha256: str, *, include_answer: bool
+        self,
+        example: Example,
+        url: bytes,
+        url_digest: bytes,
+        image_sha256: str,
+        *,
+        include_answer: bool,
     ) -> None:
         record = self.builder.build_with_urls(
             example, self._main_slot, self._few_shot_slots, include_answer=include_answer
         )
         parts = self._slot.split(json.dumps(record, ensure_ascii=False))
-        chunks = [
-            part.encode()
-            if index % 2 == 0
-            else (url if part == "main" else self._few_shot[int(part)])
-            for index, part in enumerate(parts)
-        ]
-        chunks[-1] += b"\n"
-        self.records.put(chunks)
+        chunks: list[bytes] = []
+        fingerprint: list[bytes] = []
+        for index, part in enumerate(parts):
+            if index % 2 == 0:
+                text = part.encode()
+                chunks.append(text)
+                fingerprint.append(text)
+            elif part == "main":
+                chunks.append(url)
+                fingerprint.append(url_digest)
+            else:
+                chunks.append(self._few_shot[int(part)])
+                fingerprint.append(self._few_shot_digests[int(part)])
+        chunks.append(b"\n")
+        fingerprint.append(b"\n")
+        self.records.put(chunks, fingerprint)
         self.lines += 1
         side = {
             "line": self.lines,
@@ -446,7 +465,7 @@ def _write_split(
     with ExitStack() as stack:
         records = stack.enter_context(_AtomicFile(path))
         ids = stack.enter_context(_AtomicFile(side_path))
-        hashing = stack.enter_context(HashingWriter(records))
+        hashing = stack.enter_context(RecordWriter(records))
         bar = stack.enter_context(
             tqdm(
                 total=progress_total,
@@ -488,11 +507,14 @@ def _write_split(
             while len(cache) > _CACHE_SIZE:
                 cache.popitem(last=False)
             url = outcome.url if isinstance(outcome, _Encoded) else b""
+            url_digest = _url_digest(url)
             for example in group.examples:
                 if example.image_id != last_image[0]:
                     counts["images"] += 1
                     last_image[0] = example.image_id
-                sink.write(example, url, group.image_sha256, include_answer=include_answer)
+                sink.write(
+                    example, url, url_digest, group.image_sha256, include_answer=include_answer
+                )
 
         current: _Group | None = None
         previous_ref = None
@@ -532,11 +554,45 @@ def _write_split(
         images=counts["images"],
         examples=sink.lines,
         images_encoded=counts["encodes"],
-        sha256=hashing.sha256,
+        content_sha256=hashing.content_sha256,
         byte_size=hashing.byte_size,
         skipped=my_skipped,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+_DATA_URL_IN_RECORD = re.compile(rb'"url": "(data:[^"\\]*)"')
+
+
+def _url_digest(url: bytes) -> bytes:
+    """What stands for an image URL in the content digest: a data URL's SHA-256 (hex), else
+    the URL itself (http(s) URLs are short)."""
+    if url.startswith(b"data:"):
+        return hashlib.sha256(url).hexdigest().encode()
+    return url
+
+
+def content_digest(path: str | os.PathLike[str]) -> str:
+    """Recompute the content digest that :func:`write_split` records for a JSONL file.
+
+    The digest is SHA-256 over the file's bytes with every image data URL (the string value of
+    an ``"url"`` key starting with ``data:``) replaced by the hex SHA-256 of that URL. Two files
+    have the same digest exactly when they have the same bytes, but writing it costs one hash
+    per image instead of one per question (an image sits in every record that asks about it).
+
+    >>> content_digest("runs/demo/data/train.jsonl")  # doctest: +SKIP
+    '5f0c...'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for line in handle:
+            start = 0
+            for match in _DATA_URL_IN_RECORD.finditer(line):
+                digest.update(line[start : match.start(1)])
+                digest.update(_url_digest(match.group(1)))
+                start = match.end(1)
+            digest.update(line[start:])
+    return digest.hexdigest()
 
 
 def _identify(

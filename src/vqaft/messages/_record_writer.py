@@ -1,10 +1,14 @@
-"""Write byte chunks to a file and SHA-256 them, on two background threads.
+"""Write byte chunks to a file on a background thread, and fingerprint them on the way.
 
-Writing a large JSONL file and hashing it are each as costly as the rest of the parent's work
-(SHA-256 runs at a few hundred MB/s on CPUs without SHA extensions). Both release the GIL on
-large buffers, so handing them to threads lets them run beside the main thread (building
-records, collecting encoded images) and beside each other. The queues are bounded, so memory
-stays flat; chunks are shared, never copied.
+Writing a large JSONL file costs as much as the rest of the parent's work; the write releases
+the GIL, so handing it to a thread lets it run beside the main thread (building records,
+collecting encoded images). The queue is bounded, so memory stays flat; chunks are shared,
+never copied.
+
+The fingerprint is vqaft's *content digest* (see :func:`vqaft.messages.writer.content_digest`):
+SHA-256 over the file's bytes with every image data URL replaced by that URL's own SHA-256.
+Callers pass the replacement chunks, so the big image payloads are hashed once per image, not
+once per question, and the digest is still recomputable from the file alone.
 
 The writing thread also pushes the file to disk every ``sync_every`` bytes, so that the final
 ``fsync`` (which makes the atomic rename durable) has little left to do: on a machine with
@@ -21,58 +25,52 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import IO
 
-__all__ = ["HashingWriter"]
+__all__ = ["RecordWriter"]
 
 _QUEUE_RECORDS = 64
 _SYNC_EVERY = 32 << 20
 _STOP: None = None
 
 
-class HashingWriter:
-    """Appends chunk sequences to ``handle`` and to a SHA-256, in order, off the main thread.
+class RecordWriter:
+    """Appends chunk sequences to ``handle`` off the main thread, and fingerprints them.
 
-    Use as a context manager; on a clean exit every chunk is written and hashed, and
-    :attr:`sha256` holds the digest. An error in a worker thread is raised from the next
-    :meth:`put` or from the exit.
+    Use as a context manager; on a clean exit every chunk is written and
+    :attr:`content_sha256` holds the content digest. An error in the writing thread is raised
+    from the next :meth:`put` or from the exit.
     """
 
     def __init__(self, handle: IO[bytes], *, sync_every: int | None = _SYNC_EVERY) -> None:
         self.byte_size = 0
-        self.sha256 = ""
+        self.content_sha256 = ""
         self._handle = handle
         self._sync_every = sync_every
         self._unsynced = 0
         self._hash = hashlib.sha256()
         self._error: BaseException | None = None
-        self._queues: list[queue.Queue[Sequence[bytes] | None]] = []
-        self._threads: list[threading.Thread] = []
-        for name, consume in (("write", self._write), ("sha256", self._hash.update)):
-            jobs: queue.Queue[Sequence[bytes] | None] = queue.Queue(maxsize=_QUEUE_RECORDS)
-            thread = threading.Thread(
-                target=self._run, args=(jobs, consume), name=f"vqaft-{name}", daemon=True
-            )
-            self._queues.append(jobs)
-            self._threads.append(thread)
+        self._jobs: queue.Queue[Sequence[bytes] | None] = queue.Queue(maxsize=_QUEUE_RECORDS)
+        self._thread = threading.Thread(
+            target=self._run, args=(self._jobs, self._write), name="vqaft-write", daemon=True
+        )
 
-    def __enter__(self) -> HashingWriter:
-        for thread in self._threads:
-            thread.start()
+    def __enter__(self) -> RecordWriter:
+        self._thread.start()
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        for jobs in self._queues:
-            jobs.put(_STOP)
-        for thread in self._threads:
-            thread.join()
+        self._jobs.put(_STOP)
+        self._thread.join()
         if exc_type is None:
             self._raise_if_failed()
-            self.sha256 = self._hash.hexdigest()
+            self.content_sha256 = self._hash.hexdigest()
 
-    def put(self, chunks: Sequence[bytes]) -> None:
-        """Queue ``chunks`` (one record) for writing and hashing; blocks when the queue is full."""
+    def put(self, chunks: Sequence[bytes], fingerprint: Sequence[bytes]) -> None:
+        """Queue ``chunks`` (one record) for writing; hash ``fingerprint`` (the same chunks with
+        each image data URL replaced by its SHA-256). Blocks when the queue is full."""
         self._raise_if_failed()
-        for jobs in self._queues:
-            jobs.put(chunks)
+        self._jobs.put(chunks)
+        for chunk in fingerprint:
+            self._hash.update(chunk)
         self.byte_size += sum(len(chunk) for chunk in chunks)
 
     def _write(self, chunk: bytes) -> None:
