@@ -458,7 +458,7 @@ def test_prepare_writes_splits_and_manifest(tmp_path: Path) -> None:
         "max_pixels": 50_000_000,
     }
     assert raw["builder"] == builder.config()
-    assert raw["dataset"] == "TinyAdapter"
+    assert raw["dataset"]["adapter"].endswith(".TinyAdapter")
     for name, (n_images, seed) in {"train": (5, 42), "validation": (3, 7)}.items():
         split = manifest.splits[name]
         rows = sample_rows(adapter.num_images(name), n_images, seed)

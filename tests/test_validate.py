@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -222,6 +223,22 @@ def test_same_prompt_in_two_splits_is_example_leakage(tmp_path: Path) -> None:
     for report in (validate(test, against=[train]), validate_many([train, test])[1]):
         codes = {(f.code, f.line) for f in report.findings}
         assert codes == {("image_leakage", 2), ("example_leakage", 2)}
+
+
+def test_few_shot_images_shared_by_every_split_are_not_leakage(tmp_path: Path) -> None:
+    shot = [user("Who wrote this book?", cover_url(900)), {"role": "assistant", "content": "X"}]
+
+    def with_shot(rec: dict[str, Any]) -> dict[str, Any]:
+        system, *rest = rec["messages"]
+        return {"messages": [system, *shot, *rest]}
+
+    train = write_jsonl(tmp_path / "train.jsonl", [with_shot(r) for r in good_records()])
+    tests = [with_shot(record(100 + i, answer=None)) for i in range(4)]
+    tests[2] = with_shot(record(3, answer=None, url=cover_url(4)))  # asks about a train image
+    test = write_jsonl(tmp_path / "test.jsonl", tests)
+    for report in (validate(test, against=[train]), validate_many([train, test])[1]):
+        assert [(f.code, f.line) for f in report.findings] == [("image_leakage", 3)]
+        assert report.stats.unique_images == 5  # four asked-about covers + the few-shot one
 
 
 def test_validate_many_with_one_purpose_for_all(tmp_path: Path) -> None:

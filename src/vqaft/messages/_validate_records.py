@@ -73,6 +73,8 @@ class RecordCheck:
             trained on (``weight`` not 0).
         message_digests: a fingerprint of each message (see :meth:`prompt_and_answer_keys`).
         extras_digest: a fingerprint of the top-level keys other than ``messages``.
+        asked: ``(start, stop)`` slice of :attr:`images` in the last user message: the images
+            the example asks about (earlier user messages hold few-shot images).
     """
 
     problems: list[Problem] = field(default_factory=list)
@@ -83,6 +85,12 @@ class RecordCheck:
     has_answer: bool = False
     message_digests: list[bytes] = field(default_factory=list)
     extras_digest: bytes = b""
+    asked: tuple[int, int] = (0, 0)
+
+    @property
+    def asked_images(self) -> list[ImageUse]:
+        """Images of the last user message: what the example is about (not few-shot images)."""
+        return self.images[self.asked[0] : self.asked[1]]
 
     def prompt_and_answer_keys(self) -> tuple[bytes, bytes]:
         """Fingerprints of the record without its final answer, and of that answer.
@@ -178,6 +186,8 @@ def check_record(
         tokens += _check_message(check, message, f"messages[{index}]", inspector, count_tokens)
         check.message_digests.append(_message_digest(message, check.images[first_image:]))
         last_role = message.get("role") if isinstance(message, dict) else None
+        if last_role == "user":
+            check.asked = (first_image, len(check.images))
     check.text_tokens = tokens
     check.ends_with_assistant = last_role == "assistant"
     if len(check.images) > MAX_IMAGES_PER_EXAMPLE:

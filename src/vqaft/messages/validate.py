@@ -525,7 +525,8 @@ def _scan(
         source = "file name" if purpose is not None else None
     collector = _Collector(file=str(path), cap=cap, purpose=purpose)
     stats = FileStats(bytes=path.stat().st_size)
-    images: dict[bytes, tuple[int, str | None]] = {}
+    images: dict[bytes, tuple[int, str | None]] = {}  # asked-about images, for leak checks
+    distinct: set[bytes] = set()
     prompts: dict[bytes, tuple[int, str | None, bytes]] = {}
     remote_first_line: int | None = None
     lines_without_id = 0
@@ -574,6 +575,9 @@ def _scan(
                     if remote and remote_first_line is None:
                         remote_first_line = lineno
                 for use in check.images:
+                    if use.info.key is not None:
+                        distinct.add(use.info.key)
+                for use in check.asked_images:
                     key = use.info.key
                     if key is None or key in images:
                         continue
@@ -632,7 +636,7 @@ def _scan(
             if ids is not None:
                 extra = ids.remaining()
                 ids.__exit__(None, None, None)
-    stats.unique_images = len(images)
+    stats.unique_images = len(distinct)
 
     if purpose is None:
         purpose = "test" if stats.examples and not stats.examples_with_answer else "train"
@@ -833,7 +837,7 @@ def _scan_for_leaks(
                 check = check_record(record, inspector, _no_tokens)
                 if not check.usable:
                     continue
-                for use in check.images:
+                for use in check.asked_images:
                     if use.info.key is not None:
                         index.images.setdefault(use.info.key, (name, lineno, example_id))
                 prompt_key, _ = check.prompt_and_answer_keys()

@@ -136,7 +136,7 @@ class PrepareManifest(BaseModel):
 
     vqaft_version: str
     created_at: str
-    dataset: str
+    dataset: dict[str, Any]
     builder: dict[str, Any]
     policy: ImagePolicy
     on_error: OnError
@@ -257,6 +257,7 @@ def prepare(
     on_error: OnError = "raise",
     progress: bool = True,
     answer_splits: Collection[str] = ANSWER_SPLITS,
+    dataset_info: Mapping[str, Any] | None = None,
 ) -> PrepareManifest:
     """Sample a dataset's splits and write ``<split>.jsonl`` files plus ``manifest.json``.
 
@@ -273,6 +274,8 @@ def prepare(
         on_error: ``"raise"`` or ``"skip"`` (bad rows and images are listed in the manifest).
         progress: show tqdm progress bars.
         answer_splits: splits whose records include the answer (default train, validation).
+        dataset_info: how the dataset was loaded, recorded in the manifest (the CLI passes the
+            adapter's registered name and arguments); default: the adapter's class.
 
     Raises:
         ConfigError: a requested split does not exist in the dataset.
@@ -333,7 +336,7 @@ def prepare(
     manifest = PrepareManifest(
         vqaft_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        dataset=type(adapter).__qualname__,
+        dataset=dict(dataset_info) if dataset_info else {"adapter": _describe(adapter)},
         builder=builder.config(),
         policy=policy,
         on_error=on_error,
@@ -342,6 +345,11 @@ def prepare(
     )
     manifest.write(out / MANIFEST_NAME)
     return manifest
+
+
+def _describe(adapter: DatasetAdapter) -> str:
+    cls = type(adapter)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 # --------------------------------------------------------------------------------------------
