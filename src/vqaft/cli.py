@@ -247,8 +247,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     from vqaft.datasets.base import dataset_adapters
     from vqaft.evaluate.base import evaluators
 
-    registries = {"datasets": dataset_adapters, "evaluators": evaluators}
-    listing = {kind: reg.names() for kind, reg in registries.items()}
+    listing = {"datasets": dataset_adapters.names(), "evaluators": evaluators.names()}
     if args.json:
         print(json.dumps(listing, indent=2))
     else:
