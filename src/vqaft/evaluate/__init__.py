@@ -35,6 +35,7 @@ from vqaft.evaluate.base import (
     score_batch,
 )
 from vqaft.evaluate.fuzzy import FuzzyMatch
+from vqaft.evaluate.gold import GoldEntry, GoldSet, load_gold
 from vqaft.evaluate.normalize import normalize_answer, normalize_answers
 from vqaft.evaluate.predictions import PredictionRecord, PredictionSet, load_predictions
 from vqaft.evaluate.question_types import QuestionClassifier, question_classifier
@@ -48,6 +49,7 @@ from vqaft.evaluate.scoring import (
     resolve_evaluators,
     score_predictions,
 )
+from vqaft.evaluate.spec import EvaluatorSpec, parse_evaluator_specs
 from vqaft.evaluate.statistics import (
     Interval,
     PairedComparison,
@@ -59,6 +61,13 @@ from vqaft.evaluate.statistics import (
     wilson_interval,
 )
 from vqaft.evaluate.strings import ExactMatch, LenientMatch, NormalizedMatch
+from vqaft.evaluate.suite import EvaluationSuite
+from vqaft.evaluate.suite_result import (
+    ModelComparison,
+    ModelResult,
+    RatingDistribution,
+    SuiteResult,
+)
 
 __all__ = [
     "ALL",
@@ -69,21 +78,29 @@ __all__ = [
     "BatchScores",
     "ComparisonResult",
     "EvaluationResult",
+    "EvaluationSuite",
     "Evaluator",
     "EvaluatorInfo",
+    "EvaluatorSpec",
     "ExactMatch",
     "FuzzyMatch",
+    "GoldEntry",
     "GoldPairs",
+    "GoldSet",
     "GroupResult",
     "Interval",
     "ItemResult",
     "ItemScore",
     "LenientMatch",
+    "ModelComparison",
+    "ModelResult",
     "NormalizedMatch",
     "PairedComparison",
     "PredictionRecord",
     "PredictionSet",
     "QuestionClassifier",
+    "RatingDistribution",
+    "SuiteResult",
     "Summary",
     "anls_similarity",
     "ascore",
@@ -93,11 +110,13 @@ __all__ = [
     "evaluator",
     "evaluator_info",
     "evaluators",
+    "load_gold",
     "load_predictions",
     "mcnemar_exact",
     "normalize_answer",
     "normalize_answers",
     "paired_comparison",
+    "parse_evaluator_specs",
     "question_classifier",
     "resolve_evaluators",
     "score_batch",
