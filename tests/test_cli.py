@@ -123,3 +123,20 @@ def test_plugins_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert {"ocr-vqa", "synthetic-covers"} <= set(listing["datasets"])
+
+
+def test_cli_reference_documents_every_command() -> None:
+    import argparse
+
+    from vqaft.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    missing = [name for name in sub.choices if f"## vqaft {name}\n" not in doc]
+    assert missing == [], f"docs/cli.md lacks sections for: {missing}"
+    for name, subparser in sub.choices.items():
+        for action in subparser._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help":
+                    assert flag in doc, f"docs/cli.md does not mention {name} {flag}"
