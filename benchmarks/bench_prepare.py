@@ -6,7 +6,7 @@ at full size (``ImagePolicy.cookbook()``):
 
 * **ours**: ``vqaft.messages.writer.write_split`` - one encode per image (in worker processes
   when ``workers > 1``), image URLs spliced into the output as bytes, the output written on a
-  background thread and fsync'ed, and its content digest (each image hashed once) recorded.
+  background thread, and its content digest (each image hashed once) recorded.
 * **seed**: the cookbook notebook's approach, re-implemented here: a pandas DataFrame of rows,
   images opened with Pillow, ``explode`` into one row per QA pair, then - for every QA row -
   convert + re-encode the image as JPEG q=100, base64 it, build the message dict, collect the
@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ratio, ours with workers={workers}: {seed / seconds:.1f}x faster")
         print(f"identical output files: {same_file(ours_path, seed_path)}")
         print(
-            "(ours also computes the file's content digest for its manifest and fsyncs the "
-            "file before renaming it into place; the seed does neither)"
+            "(ours also writes the ids side file and computes the content digest for its "
+            "manifest; the seed does neither)"
         )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

@@ -224,6 +224,39 @@ def test_worker_pool_writes_the_same_file(tmp_path: Path) -> None:
     assert (tmp_path / "one.ids.jsonl").read_bytes() == (tmp_path / "two.ids.jsonl").read_bytes()
 
 
+def test_durable_write_gives_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    adapter = TinyAdapter({"train": 8})
+    plain = write_split(
+        adapter.examples("train"),
+        tmp_path / "plain.jsonl",
+        builder=MessageBuilder(),
+        include_answer=True,
+        workers=1,
+    )
+    assert synced == []  # by default the OS page cache does the writing back
+    durable = write_split(
+        adapter.examples("train"),
+        tmp_path / "durable.jsonl",
+        builder=MessageBuilder(),
+        include_answer=True,
+        workers=1,
+        durable=True,
+    )
+    assert len(synced) == 2  # the JSONL file and its ids side file, before their renames
+    assert durable.content_sha256 == plain.content_sha256
+    assert (tmp_path / "durable.jsonl").read_bytes() == (tmp_path / "plain.jsonl").read_bytes()
+
+
 def test_remote_and_path_images(tmp_path: Path) -> None:
     cover = tmp_path / "cover.png"
     cover.write_bytes(cover_bytes(5, "PNG"))

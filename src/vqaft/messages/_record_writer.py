@@ -10,10 +10,11 @@ SHA-256 over the file's bytes with every image data URL replaced by that URL's o
 Callers pass the replacement chunks, so the big image payloads are hashed once per image, not
 once per question, and the digest is still recomputable from the file alone.
 
-The writing thread also pushes the file to disk every ``sync_every`` bytes, so that the final
-``fsync`` (which makes the atomic rename durable) has little left to do: on a machine with
-plenty of RAM nothing else starts writeback early, and flushing a gigabyte only at the end
-would take seconds.
+With ``durable=True`` the writing thread also pushes the file to disk every 32 MB, so that the
+final ``fsync`` (which makes the atomic rename durable) has little left to do: on a machine
+with plenty of RAM nothing else starts writeback early, and flushing a gigabyte only at the
+end would take seconds. By default nothing is forced to disk: the OS writes the page cache
+back on its own, and a killed process loses nothing that was written.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ class RecordWriter:
     from the next :meth:`put` or from the exit.
     """
 
-    def __init__(self, handle: IO[bytes], *, sync_every: int | None = _SYNC_EVERY) -> None:
+    def __init__(self, handle: IO[bytes], *, durable: bool = False) -> None:
         self.byte_size = 0
         self.content_sha256 = ""
         self._handle = handle
-        self._sync_every = sync_every
+        self._sync_every = _SYNC_EVERY if durable else None
         self._unsynced = 0
         self._hash = hashlib.sha256()
         self._error: BaseException | None = None

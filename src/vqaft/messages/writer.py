@@ -201,6 +201,7 @@ def write_split(
     split: str | None = None,
     progress: bool = False,
     progress_total: int | None = None,
+    durable: bool = False,
 ) -> SplitManifest:
     """Stream ``examples`` into the chat-format JSONL file ``path`` and its ids side file.
 
@@ -220,6 +221,10 @@ def write_split(
         split: the split name, recorded in the manifest and in skipped items.
         progress: show a tqdm progress bar (counting images).
         progress_total: number of images expected, for the progress bar.
+        durable: flush the file to disk (``fsync``) before renaming it into place, so that it
+            survives a power loss too. Off by default: an interrupted or killed process never
+            leaves a partial file under the final name either way, and the manifest's
+            ``byte_size`` tells a file truncated by a crash of the whole machine.
 
     Raises:
         ImageError: an image cannot be used and ``on_error="raise"``.
@@ -243,6 +248,7 @@ def write_split(
             split=split,
             progress=progress,
             progress_total=progress_total,
+            durable=durable,
         )
 
 
@@ -258,6 +264,7 @@ def prepare(
     progress: bool = True,
     answer_splits: Collection[str] = ANSWER_SPLITS,
     dataset_info: Mapping[str, Any] | None = None,
+    durable: bool = False,
 ) -> PrepareManifest:
     """Sample a dataset's splits and write ``<split>.jsonl`` files plus ``manifest.json``.
 
@@ -276,6 +283,7 @@ def prepare(
         answer_splits: splits whose records include the answer (default train, validation).
         dataset_info: how the dataset was loaded, recorded in the manifest (the CLI passes the
             adapter's registered name and arguments); default: the adapter's class.
+        durable: ``fsync`` each file before renaming it into place (see :func:`write_split`).
 
     Raises:
         ConfigError: a requested split does not exist in the dataset.
@@ -325,6 +333,7 @@ def prepare(
                 split=name,
                 progress=progress,
                 progress_total=total,
+                durable=durable,
             )
             written[name] = result.model_copy(
                 update={
@@ -455,6 +464,7 @@ def _write_split(
     split: str | None,
     progress: bool,
     progress_total: int | None,
+    durable: bool,
 ) -> SplitManifest:
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -471,9 +481,9 @@ def _write_split(
     last_image: list[str | None] = [None]
 
     with ExitStack() as stack:
-        records = stack.enter_context(_AtomicFile(path))
-        ids = stack.enter_context(_AtomicFile(side_path))
-        hashing = stack.enter_context(RecordWriter(records))
+        records = stack.enter_context(_AtomicFile(path, durable=durable))
+        ids = stack.enter_context(_AtomicFile(side_path, durable=durable))
+        hashing = stack.enter_context(RecordWriter(records, durable=durable))
         bar = stack.enter_context(
             tqdm(
                 total=progress_total,
@@ -639,8 +649,9 @@ class _AtomicFile:
     destination is left as it was.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
         self._opened: list[tuple[IO[bytes], str]] = []
 
     def __enter__(self) -> IO[bytes]:
@@ -657,7 +668,8 @@ class _AtomicFile:
         try:
             if exc_type is None:
                 handle.flush()
-                os.fsync(handle.fileno())
+                if self.durable:
+                    os.fsync(handle.fileno())
             handle.close()
             if exc_type is None:
                 os.replace(tmp, self.path)
