@@ -140,3 +140,46 @@ def test_cli_reference_documents_every_command() -> None:
             for flag in action.option_strings:
                 if flag.startswith("--") and flag != "--help":
                     assert flag in doc, f"docs/cli.md does not mention {name} {flag}"
+
+
+def test_prepare_reads_ocr_vqa_parquet_like_the_real_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vqaft.datasets import SyntheticCoversAdapter
+
+    SyntheticCoversAdapter(seed=3, images={"train": 15, "validation": 4, "test": 6}).write_parquet(
+        tmp_path / "ocr-vqa"
+    )
+    out = tmp_path / "prepared"
+    code = main(
+        [
+            "prepare",
+            "--dataset",
+            "ocr-vqa",
+            "-D",
+            f"source={tmp_path / 'ocr-vqa'}",
+            "--train",
+            "12",
+            "--validation",
+            "4",
+            "--test",
+            "6",
+            "--out",
+            str(out),
+            "--image-format",
+            "jpeg",
+            "--quality",
+            "100",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert capsys.readouterr().out.count(": OK - 0 errors") == 3
+    manifest = PrepareManifest.read(out / "manifest.json")
+    assert manifest.dataset["name"] == "ocr-vqa"
+    assert manifest.policy.quality == 100
+    assert {s: m.images for s, m in manifest.splits.items()} == {
+        "train": 12,
+        "validation": 4,
+        "test": 6,
+    }
