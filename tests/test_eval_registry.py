@@ -25,7 +25,7 @@ from vqaft.evaluate import (
     score_batch,
 )
 
-BUILT_INS = {"anls", "exact", "fuzzy", "lenient", "normalized"}
+BUILT_INS = {"anls", "exact", "fuzzy", "lenient", "normalized", "llm_judge"}
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from vqaft.evaluate.base import (
 )
 from vqaft.evaluate.fuzzy import FuzzyMatch
 from vqaft.evaluate.gold import GoldEntry, GoldSet, load_gold
+from vqaft.evaluate.judge import Judgement, JudgeRun, LLMJudge
 from vqaft.evaluate.normalize import normalize_answer, normalize_answers
 from vqaft.evaluate.predictions import PredictionRecord, PredictionSet, load_predictions
 from vqaft.evaluate.question_types import QuestionClassifier, question_classifier
@@ -91,6 +92,9 @@ __all__ = [
     "Interval",
     "ItemResult",
     "ItemScore",
+    "JudgeRun",
+    "Judgement",
+    "LLMJudge",
     "LenientMatch",
     "ModelComparison",
     "ModelResult",
