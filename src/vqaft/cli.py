@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_commands(sub)
 
+    from vqaft.finetune._cli import add_commands as add_finetune_commands
+
+    add_finetune_commands(sub)
+
     pl = sub.add_parser("plugins", help="list the registered components of every kind")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(handler=_cmd_plugins)
@@ -246,8 +250,13 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from vqaft.datasets.base import dataset_adapters
     from vqaft.evaluate.base import evaluators
+    from vqaft.finetune.base import finetuners
 
-    listing = {"datasets": dataset_adapters.names(), "evaluators": evaluators.names()}
+    listing = {
+        "datasets": dataset_adapters.names(),
+        "evaluators": evaluators.names(),
+        "finetuners": finetuners.names(),
+    }
     if args.json:
         print(json.dumps(listing, indent=2))
     else:
