@@ -4,7 +4,7 @@ Both sides turn the same OCR-VQA-shaped rows (one book cover + its questions and
 row) into the same chat-format training file, with every image re-encoded as JPEG quality 100
 at full size (``ImagePolicy.cookbook()``):
 
-* **ours**: ``vqaft.messages.writer.write_split`` - one encode per image (in worker processes
+* **ours**: ``vqaft.messages.writer.write_split`` - one encode per image (on a thread pool
   when ``workers > 1``), image URLs spliced into the output as bytes, the output written on a
   background thread, and its content digest (each image hashed once) recorded.
 * **seed**: the cookbook notebook's approach, re-implemented here: a pandas DataFrame of rows,
@@ -20,7 +20,7 @@ Usage::
     .venv/bin/python benchmarks/bench_prepare.py                # 2,000 images, ~9,600 QA pairs
     .venv/bin/python benchmarks/bench_prepare.py --images 300   # a quick run
     .venv/bin/python benchmarks/bench_prepare.py --skip-seed    # ours only
-    .venv/bin/python benchmarks/bench_prepare.py --also-workers 2   # also a 2-process pool
+    .venv/bin/python benchmarks/bench_prepare.py --also-workers 1   # also in-process encoding
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000, help="number of covers (2000)")
     parser.add_argument(
-        "--workers", type=int, default=None, help="our worker processes (default: CPUs - 1)"
+        "--workers", type=int, default=None, help="our encoding threads (default: one per CPU)"
     )
     parser.add_argument("--skip-seed", action="store_true", help="time ours only")
     parser.add_argument(
@@ -198,14 +198,14 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="N",
-        help="also time ours with N worker processes (repeatable)",
+        help="also time ours with N encoding threads (repeatable)",
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for the files (tmp)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the covers")
     args = parser.parse_args(argv)
 
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    print(f"ours uses workers={resolve_workers(args.workers)} (1 = encoding in-process)")
+    print(f"ours uses workers={resolve_workers(args.workers)} encoding threads (1 = inline)")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     started = time.perf_counter()
     rows = make_rows(args.images, args.seed)

@@ -4,15 +4,11 @@ The writer must stream: memory should not grow with the number of examples. This
 the write in a child process (so that nothing else inflates the numbers) and reports:
 
 * the child's peak RSS from ``resource.getrusage(RUSAGE_SELF)`` (exact, read in the child);
-* the children's peak from ``resource.getrusage(RUSAGE_CHILDREN)`` as seen by this parent
-  (the largest single descendant that was waited for: the writing process; pool workers are
-  forked by multiprocessing's fork server and reaped by it, so they do not show up there);
-* therefore also each helper process's peak RSS (encoding workers, fork server, resource
-  tracker: the kernel's ``VmHWM`` high-water mark, read from ``/proc`` while they live) and
-  the peak of the whole tree's summed RSS, sampled every 50 ms with psutil (a dev extra).
-
-RSS counts pages shared between processes (libraries, the fork server's imports) once per
-process, so the sum of per-process peaks over-states the real total: it is an upper bound.
+* the children's peak from ``resource.getrusage(RUSAGE_CHILDREN)`` as seen by this parent;
+* any helper process's peak RSS (the kernel's ``VmHWM`` high-water mark, read from ``/proc``
+  while it lives) and the peak of the whole tree's summed RSS, sampled every 50 ms with psutil
+  (a dev extra). Encoding runs on threads inside the writing process, so normally the tree is
+  that one process.
 
 Covers come from a pool of 64 generated ~300x470 JPEGs, each made unique (so every image is
 really encoded) by a JPEG comment segment holding its number.
@@ -193,11 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"writer process peak RSS (getrusage SELF, in child): {report['self_maxrss_mb']:.0f} MB")
     print(f"largest child peak RSS (getrusage CHILDREN, parent): {children_maxrss:.0f} MB")
-    helpers = ", ".join(f"{mb:.0f} MB" for mb in workers) or "none (workers=1 encodes in-process)"
-    print(
-        "helper processes' peak RSS (VmHWM; encoding workers, fork server, resource tracker): "
-        + helpers
-    )
+    helpers = ", ".join(f"{mb:.0f} MB" for mb in workers) or "none (threads only)"
+    print("helper processes' peak RSS (VmHWM): " + helpers)
     total = report["self_maxrss_mb"] + sum(workers)
     print(f"sum of per-process peaks (upper bound): {total:.0f} MB")
     print(f"peak of the summed tree RSS (sampled every 50 ms): {report['peak_tree_rss_mb']:.0f} MB")

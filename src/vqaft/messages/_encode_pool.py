@@ -1,17 +1,17 @@
-"""Run image encodes in worker processes, or inline when one core is asked for.
+"""Run image encodes on a thread pool, or inline when one worker is asked for.
 
-Workers receive the source bytes and return the finished ``data:`` URL as ASCII bytes, so the
-parent only copies bytes into the output file. Worker processes are started with
-``forkserver`` where available (safe in a multi-threaded parent, unlike ``fork``, and cheap
-once the server has imported the encoder) and ``spawn`` elsewhere.
+Pillow releases the GIL while it decodes, converts, resizes and encodes, so threads spread
+that work over the cores without the costs of processes: no pickling of image bytes, no
+worker memory, no fork server, and no ``if __name__ == "__main__"`` guard needed in the
+user's script or notebook. Each encode returns the finished ``data:`` URL as ASCII bytes, so
+the writer only copies bytes into the output file.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -66,28 +66,16 @@ def available_cpus() -> int:
 
 
 def resolve_workers(workers: int | None) -> int:
-    """``None`` means one fewer than the available CPUs, and at least one.
-
-    The writing process keeps about one core busy on its own (serialising records, writing
-    and SHA-256-hashing the output on background threads), so on two CPUs the default is to
-    encode in-process (``1``) while those threads use the other core.
-    """
+    """``None`` means one encoding thread per available CPU."""
     if workers is None:
-        return max(1, available_cpus() - 1)
+        return available_cpus()
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}", hint="use 1 for no pool")
     return workers
 
 
 def open_executor(workers: int) -> Executor:
-    """A process pool with ``workers`` processes, or an inline executor for ``workers == 1``."""
+    """A pool of ``workers`` encoding threads, or an inline executor for ``workers == 1``."""
     if workers <= 1:
         return InlineExecutor()
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        # Import the encoder once in the fork server (a no-op once the server runs), so each
-        # worker starts as a cheap fork instead of importing vqaft afresh. "__main__" is the
-        # default preload, kept so that other users of the fork server see no change.
-        context.set_forkserver_preload(["__main__", __name__])
-        return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vqaft-encode")

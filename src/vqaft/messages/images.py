@@ -143,7 +143,7 @@ class EncodedImage(BaseModel):
 
 @dataclass(frozen=True)
 class _Encoded:
-    """What :func:`_encode` returns: plain values, cheap to send between processes."""
+    """What :func:`_encode` returns: plain values (the finished data URL as bytes)."""
 
     url: bytes
     mime: str

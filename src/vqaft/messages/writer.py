@@ -8,7 +8,8 @@ prompts, so this is how they travel to the prediction and evaluation stages.
   are in flight at once.
 * Each image is encoded once, however many questions it has (consecutive examples of one image
   share the encode; a small cache catches images that come back later), and the encodes are
-  spread over worker processes while the output keeps the input's order. Writing runs on a
+  spread over a pool of threads (Pillow releases the GIL) while the output keeps the input's
+  order. Writing runs on a
   background thread.
 * The manifest records each file's *content digest* (:func:`content_digest`): SHA-256 over
   the file with every image data URL replaced by the URL's own SHA-256, so each image is
@@ -213,8 +214,8 @@ def write_split(
         builder: turns each example into a chat record.
         policy: image encoding settings (default :class:`ImagePolicy`).
         include_answer: end each record with the assistant's answer (train/validation).
-        workers: encoding processes; ``1`` encodes in this process, ``None`` uses one fewer
-            than the CPUs (the writer's own threads keep about one core busy).
+        workers: encoding threads; ``1`` encodes in the calling thread, ``None`` uses one per
+            available CPU.
         on_error: ``"raise"`` stops at the first bad image with an :class:`ImageError` naming
             its example; ``"skip"`` leaves out every example of a bad image and records them.
         skipped: a list that receives a :class:`SkippedItem` per left-out example.
@@ -277,7 +278,7 @@ def prepare(
         builder: the message builder (default ``MessageBuilder()``).
         policy: image encoding settings (default ``ImagePolicy()``; the cookbook's are
             ``ImagePolicy.cookbook()``).
-        workers: encoding processes shared by all splits; ``None`` = CPUs - 1, at least 1.
+        workers: encoding threads shared by all splits; ``None`` = one per available CPU.
         on_error: ``"raise"`` or ``"skip"`` (bad rows and images are listed in the manifest).
         progress: show tqdm progress bars.
         answer_splits: splits whose records include the answer (default train, validation).
