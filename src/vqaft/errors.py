@@ -4,10 +4,12 @@ Every error carries structured fields saying *where* the problem is (file, line,
 id) and *what to do* about it (``hint``), so that a CLI, a notebook or a log can show the same
 facts. ``str(error)`` renders them in one readable message::
 
-    >>> raise DatasetError("questions and answers differ in length (3 vs 2)",
-    ...                    file="train.parquet", row=17, hint="fix or drop the row")
-    DatasetError: train.parquet, row 17: questions and answers differ in length (3 vs 2)
-    (fix or drop the row)
+    >>> error = DatasetError("questions and answers differ in length (3 vs 2)",
+    ...                      file="train.parquet", row=17, hint="fix or drop the row")
+    >>> print(error)
+    train.parquet, row 17: questions and answers differ in length (3 vs 2) (fix or drop the row)
+    >>> error.row, error.hint
+    (17, 'fix or drop the row')
 
 No field ever holds a secret: API keys are never passed to these constructors.
 """

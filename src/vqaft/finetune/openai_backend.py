@@ -16,6 +16,7 @@ directory's ``job.json`` the moment it is known, so that:
 >>> result = tuner.fine_tune("runs/covers/data/train.jsonl",
 ...                          "runs/covers/data/validation.jsonl",
 ...                          config=FineTuneConfig(max_cost_usd=20, suffix="covers"))
+... # doctest: +SKIP
 >>> result.job.fine_tuned_model  # doctest: +SKIP
 'ft:gpt-4o-2024-08-06:acme:covers:AbC123'
 

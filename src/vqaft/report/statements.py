@@ -6,7 +6,7 @@
 >>> text.split(": ")[0]
 'On exact (All, 53 shared examples), ft is right on 94.3% and base on 81.1%'
 >>> text.split(": ")[1]
-'a difference of +13.2 points (95% CI -0.3 to +26.7). The difference is not statistically \
+'ft minus base is +13.2 points (95% CI -0.3 to +26.7). The difference is not statistically \
 significant (McNemar p = 0.09).'
 """
 
@@ -122,7 +122,7 @@ def comparison_statement(comparison: _Paired, *, a: str, b: str, label: str, gro
         )
     return (
         f"On {label} ({group}, {comparison.n} shared examples), {scores}: "
-        f"a difference of {format_points(comparison.difference)} points "
+        f"{a} minus {b} is {format_points(comparison.difference)} points "
         f"({interval.confidence:.0%} CI {format_interval(interval.low, interval.high, points=True)}"
         f"). {verdict}"
     )
