@@ -151,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_finetune_commands(sub)
 
+    from vqaft.predict._cli import add_commands as add_predict_commands
+
+    add_predict_commands(sub)
+
+    from vqaft.export._cli import add_commands as add_export_commands
+
+    add_export_commands(sub)
+
     pl = sub.add_parser("plugins", help="list the registered components of every kind")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(handler=_cmd_plugins)
@@ -251,11 +259,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     from vqaft.datasets.base import dataset_adapters
     from vqaft.evaluate.base import evaluators
     from vqaft.finetune.base import finetuners
+    from vqaft.predict.base import predictors
 
     listing = {
         "datasets": dataset_adapters.names(),
         "evaluators": evaluators.names(),
         "finetuners": finetuners.names(),
+        "predictors": predictors.names(),
     }
     if args.json:
         print(json.dumps(listing, indent=2))
