@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vqaft import __version__
-from vqaft.datasets.base import DatasetAdapter, sample_rows
+from vqaft.datasets.base import DatasetAdapter, few_shot_examples
 from vqaft.errors import ConfigError, VqaftError
 from vqaft.types import Example
 
@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_predict_commands(sub)
 
+    from vqaft.pipeline._cli import add_commands as add_pipeline_commands
+
+    add_pipeline_commands(sub)
+
     from vqaft.export._cli import add_commands as add_export_commands
 
     add_export_commands(sub)
@@ -227,11 +231,7 @@ def _few_shot_examples(
             "--few-shot needs images outside the training sample, but --train -1 takes them all",
             hint="sample fewer training images, or drop --few-shot",
         )
-    rows = sample_rows(adapter.num_images("train"), n_train + k, seed)[n_train:]
-    chosen: dict[str, Example] = {}
-    for example in adapter.examples("train", rows):
-        chosen.setdefault(example.image_id, example)
-    return list(chosen.values())
+    return few_shot_examples(adapter, k, n_train=n_train, seed=seed)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

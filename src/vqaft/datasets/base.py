@@ -26,6 +26,7 @@ __all__ = [
     "SamplingMixin",
     "SkippedItem",
     "dataset_adapters",
+    "few_shot_examples",
     "load_adapter",
     "register_dataset",
     "sample_rows",
@@ -109,6 +110,23 @@ def sample_rows(num_rows: int, n_images: int, seed: int) -> list[int]:
         )
     permutation = np.random.default_rng(seed).permutation(num_rows)
     return [int(i) for i in permutation[:n_images]]
+
+
+def few_shot_examples(
+    adapter: DatasetAdapter, k: int, *, n_train: int, seed: int
+) -> list[Example]:
+    """One question from each of ``k`` training images just past a training sample of ``n_train``.
+
+    The shuffle that picks the training images continues past them, so few-shot images never
+    repeat a training image and the choice is reproducible for a seed.
+    """
+    if k <= 0:
+        return []
+    rows = sample_rows(adapter.num_images("train"), n_train + k, seed)[n_train:]
+    chosen: dict[str, Example] = {}
+    for example in adapter.examples("train", rows):
+        chosen.setdefault(example.image_id, example)
+    return list(chosen.values())
 
 
 class SamplingMixin:
