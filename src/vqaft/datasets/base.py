@@ -112,9 +112,7 @@ def sample_rows(num_rows: int, n_images: int, seed: int) -> list[int]:
     return [int(i) for i in permutation[:n_images]]
 
 
-def few_shot_examples(
-    adapter: DatasetAdapter, k: int, *, n_train: int, seed: int
-) -> list[Example]:
+def few_shot_examples(adapter: DatasetAdapter, k: int, *, n_train: int, seed: int) -> list[Example]:
     """One question from each of ``k`` training images just past a training sample of ``n_train``.
 
     The shuffle that picks the training images continues past them, so few-shot images never
