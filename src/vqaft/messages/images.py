@@ -152,6 +152,7 @@ class _Encoded:
     byte_size: int
     sha256: str
     reencoded: bool
+    url_digest: bytes = b""  # filled by the writer's encode job (see writer.content_digest)
 
 
 def target_size(

@@ -39,7 +39,7 @@ from collections import OrderedDict, deque
 from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import Executor, Future
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
@@ -60,6 +60,7 @@ from vqaft.messages._encode_pool import (
 from vqaft.messages._record_writer import RecordWriter
 from vqaft.messages.builder import MessageBuilder
 from vqaft.messages.images import ImagePolicy, _Encoded
+from vqaft.messages.vision_tokens import Detail
 from vqaft.types import Example
 
 __all__ = [
@@ -526,7 +527,11 @@ def _write_split(
             while len(cache) > _CACHE_SIZE:
                 cache.popitem(last=False)
             url = outcome.url if isinstance(outcome, _Encoded) else b""
-            url_digest = _url_digest(url)
+            url_digest = (
+                outcome.url_digest
+                if isinstance(outcome, _Encoded) and outcome.url_digest
+                else _url_digest(url)
+            )
             for example in group.examples:
                 if example.image_id != last_image[0]:
                     counts["images"] += 1
@@ -553,7 +558,7 @@ def _write_split(
                 cache.move_to_end(key)
                 outcome = _done(cache[key])
             if outcome is None:
-                outcome = executor.submit(encode_job, data, policy, detail, image_sha256)
+                outcome = executor.submit(_encode_and_digest, data, policy, detail, image_sha256)
                 running[key] = outcome
                 counts["encodes"] += 1
             current = _Group(key, image_sha256, outcome, [example])
@@ -581,6 +586,17 @@ def _write_split(
 
 
 _DATA_URL_IN_RECORD = re.compile(rb'"url": "(data:[^"\\]*)"')
+
+
+def _encode_and_digest(
+    data: bytes, policy: ImagePolicy, detail: Detail, image_sha256: str
+) -> EncodeOutcome:
+    """Encode one image and hash its data URL for the content digest, on the encoding thread
+    (hashlib releases the GIL), so the writing thread only copies bytes."""
+    outcome = encode_job(data, policy, detail, image_sha256)
+    if isinstance(outcome, _Encoded):
+        return replace(outcome, url_digest=_url_digest(outcome.url))
+    return outcome
 
 
 def _url_digest(url: bytes) -> bytes:
