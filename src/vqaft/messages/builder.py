@@ -18,6 +18,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
+from vqaft.datasets.ocr_vqa_questions import CATEGORIES
 from vqaft.errors import ConfigError
 from vqaft.messages.images import ImagePolicy
 from vqaft.messages.images import image_url as _ref_url
@@ -26,41 +27,8 @@ from vqaft.types import Example
 
 __all__ = ["BOOK_CATEGORIES", "DEFAULT_SYSTEM_PROMPT", "MessageBuilder"]
 
-BOOK_CATEGORIES: tuple[str, ...] = (
-    "Arts & Photography",
-    "Biographies & Memoirs",
-    "Business & Money",
-    "Calendars",
-    "Children's Books",
-    "Christian Books & Bibles",
-    "Comics & Graphic Novels",
-    "Computers & Technology",
-    "Cookbooks, Food & Wine",
-    "Crafts, Hobbies & Home",
-    "Education & Teaching",
-    "Engineering & Transportation",
-    "Gay & Lesbian",
-    "Health, Fitness & Dieting",
-    "History",
-    "Humor & Entertainment",
-    "Law",
-    "Literature & Fiction",
-    "Medical Books",
-    "Mystery, Thriller & Suspense",
-    "Parenting & Relationships",
-    "Politics & Social Sciences",
-    "Reference",
-    "Religion & Spirituality",
-    "Romance",
-    "Science & Math",
-    "Science Fiction & Fantasy",
-    "Self-Help",
-    "Sports & Outdoors",
-    "Teen & Young Adult",
-    "Test Preparation",
-    "Travel",
-)
-"""The 32 Amazon book categories OCR-VQA's genre answers are drawn from."""
+BOOK_CATEGORIES: tuple[str, ...] = tuple(sorted(CATEGORIES))
+"""The 32 OCR-VQA genre answers in alphabetical order, as the default system prompt lists them."""
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are shown the cover of a book and asked one question about it. "
