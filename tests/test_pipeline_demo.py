@@ -7,6 +7,7 @@ charts, the headline) is also run with the backends swapped for the in-process t
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,8 +130,10 @@ def test_the_demo_pipeline_ends_with_the_report_and_the_headline(
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    "local" not in finetuners.names() or "local" not in predictors.names(),
-    reason="the local backend (vqaft[local]) is not installed",
+    "local" not in finetuners.names()
+    or "local" not in predictors.names()
+    or importlib.util.find_spec("rapidocr_onnxruntime") is None,
+    reason="the local backend's OCR (vqaft[local]) is not installed",
 )
 def test_vqaft_demo_with_the_local_backend(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
