@@ -7,11 +7,12 @@ rapidocr and every test runs in well under a second or two.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from test_local_helpers import GENRE_WORDS, make_cover, seed_cache, write_chat
+from test_local_helpers import GENRE_WORDS, line, make_cover, seed_cache, write_chat
 from vqaft.datasets.ocr_vqa_questions import CATEGORIES
 from vqaft.errors import ConfigError, DatasetError
 from vqaft.local import LocalModel, OcrService, fit_local_model
@@ -164,3 +165,30 @@ def test_base_model_answers_in_the_answer_formats(tmp_path: Path) -> None:
         assert base.answer(question, cover.image, ocr) in ("Yes", "No")
     with pytest.raises(ConfigError, match="no model file"):
         base.save(tmp_path / "base.json")
+
+
+def test_record_order_does_not_change_the_model(tmp_path: Path) -> None:
+    covers = [make_cover(i) for i in range(15)]
+    ocr = OcrService(False, workers=1)
+    seed_cache(ocr, covers)
+    forward = fit_local_model(write_chat(tmp_path / "a.jsonl", covers), ocr=ocr)
+    backward = fit_local_model(write_chat(tmp_path / "b.jsonl", covers[::-1]), ocr=ocr)
+    assert forward.model.id == backward.model.id
+
+
+def test_ocr_confusions_are_learned_from_the_answers(tmp_path: Path) -> None:
+    covers = [make_cover(i) for i in range(12)]
+    misread = []
+    for cover in covers:
+        author = "Ian " + cover.author.split()[1]
+        lines = list(cover.reading.lines)
+        lines[3] = line(f"by lan {cover.author.split()[1]}", 20, 400, 18)  # "I" read as "l"
+        reading = replace(cover.reading, lines=tuple(lines))
+        misread.append(replace(cover, reading=reading, author=author))
+    ocr = OcrService(False, workers=1)
+    seed_cache(ocr, misread)
+    model = fit_local_model(write_chat(tmp_path / "train.jsonl", misread), ocr=ocr).model
+    assert model.params is not None
+    assert model.params.corrections.get("^la") == "I"
+    assert model.answer("Who wrote this book?", misread[0].image, ocr) == misread[0].author
+    assert LocalModel.base().answer("Who wrote this book?", misread[0].image, ocr).startswith("lan")

@@ -10,17 +10,23 @@ data URLs) and the assistant answers -- never dataset internals::
 What is learned, each from the answers of the training records:
 
 1. **Spacing**: where the recogniser ran words together, from OCR lines found verbatim (but
-   for spaces) in a title or author answer (:class:`~vqaft.local.features.SpacingModel`).
+   for spaces) in a title or author answer (:class:`~vqaft.local.features.SpacingModel`),
+   starting from the base rule. Then **character corrections**: characters the OCR confuses
+   in a given context ("lan" for "Ian"), from lines that differ from an answer in a letter
+   or two.
 2. **Line roles**: a multinomial logistic classifier saying whether each line is the title,
    the subtitle, a series tag, the author or something else; a line's label is the part of
    the answers its text appears in (titles are split as ``Title: Subtitle (Series)``).
 3. **Title assembly**: whether subtitles and series tags help, chosen by training accuracy;
    the capitalisation of upper-case text from the answers' spellings.
-4. **Genre**: a multinomial logistic regression over the cover's words, its colours and the
-   base model's keyword hits, its L2 strength chosen by cross-validation.
+4. **Genre**: a multinomial logistic regression over the cover's words, its colours, the
+   base model's keyword hits and the base model's pick, its L2 strength chosen by repeated
+   cross-validation.
 5. **Yes/no**: which category each question's subject stands for (the genre its "Yes"
    answers co-occur with), and the genre probability above which to answer "Yes" (chosen on
    out-of-fold probabilities, so the questions' own bias is learned honestly).
+
+The covers are sorted by image digest first, so the records' order does not change the model.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from rapidfuzz import fuzz
 from vqaft.datasets.ocr_vqa_questions import CATEGORIES, NO, YES, QuestionForm, classify_question
 from vqaft.errors import DatasetError
 from vqaft.evaluate.question_types import ocr_vqa_question_type
-from vqaft.local.base_rules import base_genre, genre_scores
+from vqaft.local.base_rules import base_genre, genre_scores, strip_by
 from vqaft.local.features import (
     BASE_SPACING,
     LINE_FEATURES,
@@ -78,6 +84,7 @@ __all__ = ["FitReport", "FitResult", "TitleParts", "fit_local_model", "score_ite
 log = logging.getLogger("vqaft.local")
 
 _FOLDS = 5
+_CV_REPEATS = 3  # cross-validation repeats with shuffled folds: steadier choices on few covers
 SPACING_L2 = (0.0003, 0.001, 0.003, 0.01)
 _GENRE_L2 = (0.01, 0.03, 0.1, 0.3)
 VISUAL_L2 = 1.0  # colours help little on their own: weigh them only when consistent
@@ -237,12 +244,11 @@ def learn_spacing(covers: Sequence[Cover]) -> SpacingParams:
 def learn_corrections(covers: Sequence[Cover], min_count: int = 2) -> dict[str, str]:
     """Characters the OCR confuses, in context (``"^la" -> "I"``: "lan" is "Ian").
 
-    Each laid-out line is aligned with the part of a title or author answer it matches
-    best; a substitution becomes a rule when it was seen at least ``min_count`` times in its
-    context and more often than the character was right there.
+    Each laid-out line (without a leading "by") is aligned with the part of a title or
+    author answer it matches best; lines that align character for character with at most
+    two differences count. A substitution becomes a rule when it was seen at least
+    ``min_count`` times in its context and more often than the character was right there.
     """
-    from rapidfuzz.distance import Levenshtein
-
     changed: dict[str, Counter[str]] = defaultdict(Counter)
     kept: Counter[str] = Counter()
     for cover in covers:
@@ -250,25 +256,12 @@ def learn_corrections(covers: Sequence[Cover], min_count: int = 2) -> dict[str, 
             continue
         golds = cover.answers(QuestionForm.TITLE) + cover.answers(QuestionForm.AUTHOR)
         for ln in cover.view.lines:
-            text = ln.text
+            text = strip_by(ln.text)
             if len(text) < 4:
                 continue
-            best = None
-            for gold in golds:
-                found = fuzz.partial_ratio_alignment(text.lower(), gold.lower())
-                if (
-                    found is not None
-                    and found.score >= 85
-                    and (best is None or found.score > best[0])
-                ):
-                    best = (found.score, gold[found.dest_start : found.dest_end])
-            if best is None:
+            replaced = _same_length_differences(text, golds)
+            if replaced is None:
                 continue
-            target = best[1]
-            replaced = {}
-            for op in Levenshtein.editops(text.lower(), target.lower()):
-                if op.tag == "replace":
-                    replaced[op.src_pos] = target[op.dest_pos]
             for i, char in enumerate(text):
                 if not char.isalnum():
                     continue
@@ -284,6 +277,25 @@ def learn_corrections(covers: Sequence[Cover], min_count: int = 2) -> dict[str, 
             rules[key] = target
     log.info("corrections: %d rule(s) %s", len(rules), rules)
     return rules
+
+
+def _same_length_differences(text: str, golds: Sequence[str]) -> dict[int, str] | None:
+    """Where ``text`` differs from the best-matching same-length stretch of an answer
+    (position -> the answer's character); ``None`` without a match of at most 2 differences."""
+    low = text.lower()
+    best: dict[int, str] | None = None
+    for gold in golds:
+        found = fuzz.partial_ratio_alignment(low, gold.lower())
+        if found is None or found.score < 80:
+            continue
+        for start in range(found.dest_start - 2, found.dest_start + 3):
+            window = gold[start : start + len(text)] if start >= 0 else ""
+            if len(window) != len(text):
+                continue
+            diff = {i: window[i] for i in range(len(text)) if low[i] != window[i].lower()}
+            if len(diff) <= 2 and (best is None or len(diff) < len(best)):
+                best = diff
+    return best
 
 
 # -- 2. line roles ---------------------------------------------------------------------------
@@ -477,6 +489,8 @@ def _fit_genre(data: GenreData, rows: np.ndarray[Any, Any], l2: float) -> GenreP
         l2=penalty,
         extra=(data.hits[rows], data.picks[rows]),
         prior=prior,
+        iterations=200,
+        learning_rate=0.1,
     )
     v = data.bags.shape[1]
     return GenreParams(
@@ -507,16 +521,19 @@ def _genre_probs(params: GenreParams, data: GenreData, rows: np.ndarray[Any, Any
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def _folds(n: int, k: int) -> list[np.ndarray[Any, Any]]:
+def _folds(n: int, k: int, repeat: int = 0) -> list[np.ndarray[Any, Any]]:
+    """``k`` interleaved folds of ``range(n)``; ``repeat`` > 0 shuffles them (fixed seeds)."""
     order = np.arange(n)
-    return [order[i::k] for i in range(k)] if n >= k else [order]
+    if repeat:
+        order = np.random.default_rng(repeat).permutation(n)
+    return [np.sort(order[i::k]) for i in range(k)] if n >= k else [order]
 
 
-def out_of_fold(data: GenreData, l2: float) -> np.ndarray[Any, Any]:
+def out_of_fold(data: GenreData, l2: float, repeat: int = 0) -> np.ndarray[Any, Any]:
     """Genre probabilities of every row from a model that did not see it (k-fold)."""
     n = len(data.labels)
     probs = np.zeros((n, len(data.classes)))
-    folds = _folds(n, _FOLDS)
+    folds = _folds(n, _FOLDS, repeat)
     if len(folds) == 1:
         everything = np.arange(n)
         probs[:] = _genre_probs(_fit_genre(data, everything, l2), data, everything)
@@ -528,8 +545,9 @@ def out_of_fold(data: GenreData, l2: float) -> np.ndarray[Any, Any]:
 
 
 def learn_genre(covers: Sequence[Cover]) -> tuple[GenreParams, dict[int, np.ndarray[Any, Any]]]:
-    """Fit the genre model (L2 strength by cross-validated accuracy) and return it with the
-    out-of-fold probabilities of each training cover (by cover index)."""
+    """Fit the genre model (L2 strength by cross-validated accuracy, ties broken by
+    log-loss) and return it with the out-of-fold probabilities of each training cover (by
+    cover index)."""
     data = genre_data(covers)
     if len(data.labels) == 0:
         raise DatasetError(
@@ -537,13 +555,18 @@ def learn_genre(covers: Sequence[Cover]) -> tuple[GenreParams, dict[int, np.ndar
             hint="the local backend learns genres from 'What is the genre of this book?' "
             "(or yes/no) answers; include some in the training file",
         )
-    best_l2, best_acc, best_oof = _GENRE_L2[0], -1.0, np.zeros(0)
+    best: tuple[float, float] = (-1.0, 0.0)
+    best_l2, best_oof = _GENRE_L2[0], np.zeros(0)
+    rows = np.arange(len(data.labels))
     for l2 in _GENRE_L2:
-        oof = out_of_fold(data, l2)
-        acc = float((oof.argmax(axis=1) == data.labels).mean())
-        log.info("genre: l2=%g cross-validated accuracy %.3f", l2, acc)
-        if acc > best_acc + 1e-9:
-            best_l2, best_acc, best_oof = l2, acc, oof
+        runs = [out_of_fold(data, l2, repeat) for repeat in range(_CV_REPEATS)]
+        acc = float(np.mean([(oof.argmax(axis=1) == data.labels).mean() for oof in runs]))
+        loss = float(
+            np.mean([-np.log(np.clip(oof[rows, data.labels], 1e-12, 1.0)).mean() for oof in runs])
+        )
+        log.info("genre: l2=%g cross-validated accuracy %.3f, log-loss %.3f", l2, acc, loss)
+        if (round(acc, 6), -loss) > best:
+            best, best_l2, best_oof = (round(acc, 6), -loss), l2, np.mean(runs, axis=0)
     params = _fit_genre(data, np.arange(len(data.labels)), best_l2)
     return params, {cover: best_oof[row] for row, cover in enumerate(data.rows)}
 
@@ -588,19 +611,21 @@ def learn_yes_no(
     return YesNoParams(threshold=threshold, categories=categories)
 
 
+_THRESHOLDS = np.geomspace(0.005, 0.8, 45)
+_SMOOTHING = 3  # grid steps on each side averaged: prefer the middle of a plateau
+
+
 def _best_threshold(pairs: Sequence[tuple[float, bool]]) -> float:
+    """The probability threshold for "Yes" with the best accuracy, smoothed over
+    neighbouring thresholds (a log grid) so a lucky edge of a plateau is not chosen."""
     if not pairs:
         return 0.5
-    values = sorted({p for p, _ in pairs})
-    candidates = [0.5] + [(a + b) / 2 for a, b in itertools.pairwise(values)]
-    candidates += [values[0] / 2, (values[-1] + 1) / 2]
-
-    def accuracy(t: float) -> float:
-        return sum((p >= t) == yes for p, yes in pairs) / len(pairs)
-
-    # Best accuracy; among ties, the threshold nearest the middle of the tied range.
-    scored = sorted(candidates, key=lambda t: (-accuracy(t), abs(np.log(t / 0.5))))
-    return float(scored[0])
+    probs = np.array([p for p, _ in pairs])
+    truth = np.array([yes for _, yes in pairs])
+    accuracy = np.array([((probs >= t) == truth).mean() for t in _THRESHOLDS])
+    kernel = np.ones(2 * _SMOOTHING + 1) / (2 * _SMOOTHING + 1)
+    smoothed = np.convolve(np.pad(accuracy, _SMOOTHING, mode="edge"), kernel, mode="valid")
+    return float(_THRESHOLDS[int(np.argmax(smoothed))])
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -783,7 +808,8 @@ def fit_local_model(
     own = ocr is None
     service = OcrService() if ocr is None else ocr
     try:
-        train_covers = group_by_image(train_items)
+        # Sorted by image digest: the model does not depend on the order of the records.
+        train_covers = sorted(group_by_image(train_items), key=lambda c: c.digest)
         valid_covers = group_by_image(valid_items)
         _views(train_covers, service, BASE_SPACING, progress, "OCR train")
         if valid_covers:
