@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from vqaft.finetune.base import (
     DEFAULT_MODEL,
+    BaseFineTuner,
     Checkpoint,
     FineTuneConfig,
     FineTuneJob,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "BaseFineTuner",
     "Checkpoint",
     "FineTuneConfig",
     "FineTuneJob",

@@ -1,9 +1,10 @@
 """The FineTuner protocol, its registry, and the typed objects every backend speaks.
 
 A fine-tuning backend turns a chat-format training JSONL file (and optionally a validation
-file) into a model id. It implements :class:`FineTuner` (five methods; inherit nothing) and
-registers under a name, either with :func:`register_finetuner` or through the
-``vqaft.finetuners`` entry-point group::
+file) into a model id. It implements :class:`FineTuner` (five methods; inherit nothing, or
+subclass :class:`BaseFineTuner`, which supplies ``fine_tune`` from ``start``, ``wait`` and a
+``results`` method) and registers under a name, either with :func:`register_finetuner` or
+through the ``vqaft.finetuners`` entry-point group::
 
     @register_finetuner("my-trainer")
     class MyTrainer:
@@ -31,6 +32,7 @@ import hashlib
 import json
 import logging
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from os import PathLike
@@ -44,6 +46,7 @@ from vqaft.messages.estimate import DEFAULT_MODEL
 
 __all__ = [
     "DEFAULT_MODEL",
+    "BaseFineTuner",
     "Checkpoint",
     "FineTuneConfig",
     "FineTuneJob",
@@ -550,6 +553,82 @@ class FineTuner(Protocol):
     ) -> FineTuneResult:
         """``start``, ``wait``, then collect metrics, checkpoints and moderation skips."""
         ...
+
+
+class BaseFineTuner(ABC):
+    """Optional base for backends: implement the protocol's steps and :meth:`results`, get
+    :meth:`fine_tune`.
+
+    A backend that subclasses it still satisfies :class:`FineTuner` by its own methods; the
+    base adds nothing but the one-call ``fine_tune`` (start, wait, results).
+
+    >>> class Instant(BaseFineTuner):
+    ...     job = FineTuneJob(id="job-1", status=JobStatus.SUCCEEDED, fine_tuned_model="m-1")
+    ...     def start(self, train, validation=None, *, config=None, resume=None,
+    ...               new_job=False):
+    ...         return self.job
+    ...     def wait(self, job_id=None, *, timeout=None):
+    ...         return self.job
+    ...     def status(self, job_id=None):
+    ...         return self.job
+    ...     def cancel(self, job_id=None):
+    ...         return self.job
+    ...     def results(self, job=None):
+    ...         return FineTuneResult(job=job or self.job)
+    >>> Instant().fine_tune("train.jsonl").job.fine_tuned_model
+    'm-1'
+    >>> isinstance(Instant(), FineTuner)
+    True
+    """
+
+    @abstractmethod
+    def start(
+        self,
+        train: PathArg,
+        validation: PathArg | None = None,
+        *,
+        config: FineTuneConfig | None = None,
+        resume: str | None = None,
+        new_job: bool = False,
+    ) -> FineTuneJob:
+        """Upload what is needed and create the job (or re-attach to it); do not wait."""
+
+    @abstractmethod
+    def wait(self, job_id: str | None = None, *, timeout: float | None = None) -> FineTuneJob:
+        """Wait for the job to finish; return the succeeded job."""
+
+    @abstractmethod
+    def status(self, job_id: str | None = None) -> FineTuneJob:
+        """The job as it is now."""
+
+    @abstractmethod
+    def cancel(self, job_id: str | None = None) -> FineTuneJob:
+        """Ask the backend to cancel the job."""
+
+    @abstractmethod
+    def results(self, job: FineTuneJob | None = None) -> FineTuneResult:
+        """What the finished ``job`` produced (default: the run's job)."""
+
+    def fine_tune(
+        self,
+        train: PathArg,
+        validation: PathArg | None = None,
+        *,
+        config: FineTuneConfig | None = None,
+        resume: str | None = None,
+        new_job: bool = False,
+        timeout: float | None = None,
+    ) -> FineTuneResult:
+        """Start (or re-attach), wait, and collect the results: the whole step in one call.
+
+        Raises:
+            ConfigError: see the backend's :meth:`start`.
+            FineTuneJobError: see the backend's :meth:`wait` and :meth:`results` (the job
+                failed or was cancelled, or the backend could not follow it).
+        """
+        job = self.start(train, validation, config=config, resume=resume, new_job=new_job)
+        job = self.wait(job.id, timeout=timeout)
+        return self.results(job)
 
 
 finetuners: Registry[Callable[..., FineTuner]] = Registry(

@@ -38,6 +38,7 @@ import openai
 from vqaft.errors import ConfigError, FineTuneJobError
 from vqaft.finetune._api import api_errors, is_transient, redact
 from vqaft.finetune.base import (
+    BaseFineTuner,
     Checkpoint,
     FineTuneConfig,
     FineTuneJob,
@@ -104,7 +105,7 @@ def _price_model(model: str) -> str:
 
 
 @register_finetuner("openai")
-class OpenAIFineTuner:
+class OpenAIFineTuner(BaseFineTuner):
     """Fine-tune through OpenAI's API (or an OpenAI-compatible one), idempotently.
 
     Args:
@@ -696,24 +697,3 @@ class OpenAIFineTuner:
                 + (f" (lines {result.moderation.lines})" if result.moderation.lines else "")
             )
         return result
-
-    def fine_tune(
-        self,
-        train: PathArg,
-        validation: PathArg | None = None,
-        *,
-        config: FineTuneConfig | None = None,
-        resume: str | None = None,
-        new_job: bool = False,
-        timeout: float | None = None,
-    ) -> FineTuneResult:
-        """Start (or re-attach), wait, and collect the results: the whole step in one call.
-
-        Raises:
-            ConfigError: see :meth:`start`.
-            FineTuneJobError: the job failed or was cancelled (with the API's code and
-                message), or an API call failed.
-        """
-        job = self.start(train, validation, config=config, resume=resume, new_job=new_job)
-        job = self.wait(job.id, timeout=timeout)
-        return self.results(job)

@@ -74,6 +74,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vqaft.errors import ConfigError, DatasetError, FineTuneJobError, VqaftError
 from vqaft.finetune.base import (
+    BaseFineTuner,
     FineTuneConfig,
     FineTuneJob,
     FineTuneProgress,
@@ -250,7 +251,7 @@ def _error_code(exc: BaseException) -> str:
     return "training_error"
 
 
-class TRLFineTuner:
+class TRLFineTuner(BaseFineTuner):
     """Fine-tune an open VLM with LoRA through TRL; registered as ``trl``.
 
     Args:
@@ -805,26 +806,6 @@ class TRLFineTuner:
             (folder / RESULT_FILE).write_text(result.model_dump_json(indent=2) + "\n", "utf-8")
             (folder / METRICS_CSV).write_text(metrics.to_csv(), encoding="utf-8")
         return result
-
-    def fine_tune(
-        self,
-        train: PathArg,
-        validation: PathArg | None = None,
-        *,
-        config: FineTuneConfig | None = None,
-        resume: str | None = None,
-        new_job: bool = False,
-        timeout: float | None = None,
-    ) -> FineTuneResult:
-        """``start``, ``wait`` and ``results`` in one call.
-
-        Raises:
-            ConfigError: see :meth:`start`.
-            FineTuneJobError: see :meth:`wait`.
-        """
-        job = self.start(train, validation, config=config, resume=resume, new_job=new_job)
-        job = self.wait(job.id, timeout=timeout)
-        return self.results(job)
 
 
 def _outcome(job: FineTuneJob) -> FineTuneJob:

@@ -37,6 +37,7 @@ from typing import Any
 
 from vqaft.errors import ConfigError, FineTuneJobError, ImageError
 from vqaft.finetune.base import (
+    BaseFineTuner,
     FineTuneConfig,
     FineTuneJob,
     FineTuneResult,
@@ -104,7 +105,7 @@ def _digest(path: Path) -> str:
 
 
 @register_finetuner("local")
-class LocalFineTuner:
+class LocalFineTuner(BaseFineTuner):
     """Fit the local model on a training file; a :class:`~vqaft.finetune.FineTuner`.
 
     Args:
@@ -286,24 +287,15 @@ class LocalFineTuner:
         """Nothing to cancel: a local fit is over when :meth:`start` returns."""
         return self._current(job_id)
 
-    def fine_tune(
-        self,
-        train: PathArg,
-        validation: PathArg | None = None,
-        *,
-        config: FineTuneConfig | None = None,
-        resume: str | None = None,
-        new_job: bool = False,
-        timeout: float | None = None,
-    ) -> FineTuneResult:
-        """:meth:`start`, then the result with the fit's accuracies as metrics.
+    def results(self, job: FineTuneJob | None = None) -> FineTuneResult:
+        """The result of the fit (default: the run's job), with its accuracies as metrics.
 
-        The metrics table has one row: ``train_accuracy`` (lenient, on the training file)
-        and, as extra columns, ``valid_accuracy`` and ``base_valid_accuracy`` (the fitted
-        and the base model on the validation file), plus per question type
-        ``valid_accuracy_<type>``.
+        :meth:`fine_tune` is :meth:`start`, then this (waiting returns at once). The metrics
+        table has one row: ``train_accuracy`` (lenient, on the training file) and, as extra
+        columns, ``valid_accuracy`` and ``base_valid_accuracy`` (the fitted and the base
+        model on the validation file), plus per question type ``valid_accuracy_<type>``.
         """
-        job = self.start(train, validation, config=config, resume=resume, new_job=new_job)
+        job = job or self._current(None)
         report = self._report
         if report is None and self.run_dir is not None:
             report = (self._state().request or {}).get("report")
