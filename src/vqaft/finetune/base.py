@@ -28,8 +28,6 @@ secret.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 from abc import ABC, abstractmethod
@@ -42,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vqaft._registry import Registry
 from vqaft.finetune.metrics import MetricsRow, ResultMetrics
+from vqaft.finetune.state import fingerprint_of
 from vqaft.messages.estimate import DEFAULT_MODEL
 
 __all__ = [
@@ -204,8 +203,7 @@ class FineTuneConfig(BaseModel):
         payload = self.model_dump(mode="json", exclude={"max_cost_usd"})
         payload["train"] = train_sha256
         payload["validation"] = validation_sha256
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return fingerprint_of(payload)
 
 
 class JobErrorInfo(BaseModel):

@@ -57,6 +57,8 @@ from vqaft.finetune.state import (
     EstimateRecord,
     JobState,
     PreviousJob,
+    check_reattach,
+    file_digest,
     load_state,
     save_state,
 )
@@ -65,7 +67,6 @@ from vqaft.finetune.upload import (
     PART_SIZE,
     check_training_file,
     ensure_uploaded,
-    file_digest,
 )
 from vqaft.messages.estimate import MODEL_PRICES, CostEstimate, estimate
 
@@ -249,20 +250,21 @@ class OpenAIFineTuner(BaseFineTuner):
 
         if resume:
             return self._resume(resume, fingerprint)
-        if state.job_id and not new_job:
-            if state.fingerprint == fingerprint:
-                self.progress.message(
-                    f"re-attaching to job {state.job_id}, created earlier for these files and "
-                    "settings (no new job is started)"
-                )
-                return self.status(state.job_id)
-            raise ConfigError(
-                f"this run directory already holds job {state.job_id} (status "
-                f"{state.status or 'unknown'}) for other files or settings",
-                file=str(self.run_dir / STATE_FILE) if self.run_dir is not None else None,
-                hint="use another --run-dir, attach to it with --resume "
-                f"{state.job_id}, or pass --new-job to start another (paid) job",
+        if check_reattach(
+            state.job_id,
+            state.status,
+            state.fingerprint,
+            fingerprint,
+            new_job=new_job,
+            run_dir=self.run_dir,
+            hint="use another --run-dir, attach to it with --resume "
+            f"{state.job_id}, or pass --new-job to start another (paid) job",
+        ):
+            self.progress.message(
+                f"re-attaching to job {state.job_id}, created earlier for these files and "
+                "settings (no new job is started)"
             )
+            return self.status(state.job_id)
         if state.job_id and new_job:
             self._retire_current()
         if state.creating_since is not None and state.fingerprint == fingerprint:

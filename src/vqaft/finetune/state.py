@@ -13,14 +13,21 @@ thing happens:
 
 It never holds an API key. Writes are atomic (a temporary file renamed over the old one), so
 a crash leaves either the old or the new state, never half of one.
+
+The re-attach rules every backend shares live here too: :func:`fingerprint_of` digests what
+decides a job, :func:`file_digest` the bytes of its files, and :func:`check_reattach` decides,
+from the job a run directory records, whether a rerun re-attaches to it, starts afresh, or is
+refused because that job was made from other inputs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,12 +43,17 @@ __all__ = [
     "PendingUpload",
     "PreviousJob",
     "UploadedFile",
+    "check_reattach",
+    "file_digest",
+    "fingerprint_of",
     "load_state",
+    "reattaches",
     "save_state",
 ]
 
 STATE_FILE = "job.json"
 STATE_VERSION = 1
+_READ_CHUNK = 4 * 1024 * 1024
 
 
 class UploadedFile(BaseModel):
@@ -161,3 +173,95 @@ def save_state(directory: Path, state: JobState) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# -- fingerprints and re-attaching ----------------------------------------------------------
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """The sha256 (hex) and size of the file at ``path``, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def fingerprint_of(payload: Mapping[str, Any], *, separators: tuple[str, str] = (",", ":")) -> str:
+    """The sha256 (hex) of ``payload`` as JSON with sorted keys: a job's fingerprint.
+
+    ``separators`` are JSON's; a backend keeps the ones its recorded fingerprints were made
+    with (changing them would stop reruns from re-attaching).
+
+    >>> fingerprint_of({"b": 1, "a": None}) == fingerprint_of({"a": None, "b": 1})
+    True
+    >>> fingerprint_of({"a": 1}) == fingerprint_of({"a": 1}, separators=(", ", ": "))
+    False
+    """
+    text = json.dumps(payload, sort_keys=True, separators=separators)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def reattaches(
+    job_id: str | None, recorded: str | None, fingerprint: str, *, new_job: bool
+) -> bool:
+    """Whether a rerun re-attaches to the recorded job ``job_id``: there is one, it was made
+    from the same inputs (``recorded`` is ``fingerprint``), and ``new_job`` is not set.
+
+    >>> reattaches("job-1", "abc", "abc", new_job=False)
+    True
+    >>> reattaches("job-1", "abc", "abc", new_job=True)
+    False
+    >>> reattaches("job-1", "old", "abc", new_job=False)
+    False
+    """
+    return bool(job_id) and not new_job and recorded == fingerprint
+
+
+def check_reattach(
+    job_id: str | None,
+    status: str | None,
+    recorded: str | None,
+    fingerprint: str,
+    *,
+    new_job: bool,
+    run_dir: Path | None,
+    hint: str,
+) -> bool:
+    """Whether a rerun re-attaches to the run directory's job, refusing other inputs.
+
+    Args:
+        job_id, status: the job the run directory records (``job_id`` None: none).
+        recorded: the fingerprint of the inputs it was made from.
+        fingerprint: the fingerprint of this run's inputs.
+        new_job: start another job whatever the run directory holds.
+        run_dir: the run directory (named in the error).
+        hint: what the error suggests (the backend's options differ).
+
+    Returns:
+        True to re-attach (same inputs); False when no job is recorded or ``new_job`` asks
+        for another one.
+
+    Raises:
+        ConfigError: the run directory holds a job for other files or settings and
+            ``new_job`` is not set.
+
+    >>> check_reattach(None, None, None, "abc", new_job=False, run_dir=None, hint="")
+    False
+    >>> check_reattach("job-1", "running", "old", "abc", new_job=False, run_dir=None,
+    ...                hint="use another run directory")
+    Traceback (most recent call last):
+    vqaft.errors.ConfigError: this run directory already holds job job-1 (status running) for ...
+    """
+    if not job_id or new_job:
+        return False
+    if reattaches(job_id, recorded, fingerprint, new_job=new_job):
+        return True
+    raise ConfigError(
+        f"this run directory already holds job {job_id} (status {status or 'unknown'}) for "
+        "other files or settings",
+        file=str(run_dir / STATE_FILE) if run_dir is not None else None,
+        hint=hint,
+    )

@@ -22,7 +22,7 @@ import openai
 from vqaft.errors import ConfigError, FineTuneJobError
 from vqaft.finetune._api import api_errors
 from vqaft.finetune.base import FineTuneProgress
-from vqaft.finetune.state import JobState, PendingUpload, UploadedFile
+from vqaft.finetune.state import JobState, PendingUpload, UploadedFile, file_digest
 
 __all__ = [
     "FILES_API_LIMIT",
@@ -41,18 +41,6 @@ PART_SIZE = 64 * _MiB
 UPLOAD_LIFETIME_S = 3600.0
 """An Upload expires an hour after it is created."""
 JSONL_MIME = "text/jsonl"
-_READ_CHUNK = 4 * _MiB
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    """The sha256 (hex) and size of the file at ``path``, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def check_training_file(path: Path, role: str) -> None:

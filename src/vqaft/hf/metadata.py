@@ -16,7 +16,6 @@ is.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vqaft.errors import ConfigError
+from vqaft.finetune.state import file_digest
 
 __all__ = [
     "ADAPTER_CONFIG",
@@ -47,7 +47,6 @@ ADAPTER_CONFIG = "adapter_config.json"
 """PEFT's adapter configuration file (marks a folder as an adapter)."""
 
 _LIBRARIES = ("torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "vqaft")
-_READ_CHUNK = 1 << 20
 
 
 class DataFile(BaseModel):
@@ -128,18 +127,13 @@ def describe_file(path: str | os.PathLike[str], examples: int | None = None) -> 
     Raises:
         ConfigError: the file cannot be read.
     """
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_READ_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
+        sha256, size = file_digest(Path(path))
     except OSError as exc:
         raise ConfigError(
             f"cannot read data file: {exc.strerror or exc}", file=str(path), hint="check the path"
         ) from None
-    return DataFile(path=str(path), sha256=digest.hexdigest(), bytes=size, examples=examples)
+    return DataFile(path=str(path), sha256=sha256, bytes=size, examples=examples)
 
 
 def is_adapter_dir(path: str | os.PathLike[str]) -> bool:

@@ -57,7 +57,6 @@ only the main process writes the run directory.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -85,6 +84,7 @@ from vqaft.finetune.base import (
     LoggingProgress,
 )
 from vqaft.finetune.metrics import ResultMetrics
+from vqaft.finetune.state import STATE_FILE, check_reattach, fingerprint_of
 from vqaft.hf.loading import (
     Precision,
     Quantization,
@@ -120,7 +120,6 @@ DEFAULT_TARGET_MODULES = (
 """LoRA targets by default: the attention and MLP projections of the *language* model only
 (a PEFT full-match regex), not the vision tower -- which is also what vLLM can serve."""
 
-STATE_FILE = "job.json"
 ADAPTER_DIR = "adapter"
 METRICS_LOG = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
@@ -363,8 +362,7 @@ class TRLFineTuner(BaseFineTuner):
             "train": train.sha256,
             "validation": None if validation is None else validation.sha256,
         }
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return fingerprint_of(payload)
 
     # -- the job lifecycle ------------------------------------------------------------------
 
@@ -420,7 +418,16 @@ class TRLFineTuner(BaseFineTuner):
             )
         previous_jobs: list[str] = []
         if state is not None:
-            if state.fingerprint == fingerprint and not new_job:
+            if check_reattach(
+                state.job.id,
+                state.job.status.value,
+                state.fingerprint,
+                fingerprint,
+                new_job=new_job,
+                run_dir=self._dir(),
+                hint="use another run directory, or pass new_job=True (--new-job) to train "
+                "again (the old adapter is kept under previous/)",
+            ):
                 if state.job.status is JobStatus.SUCCEEDED:
                     self.progress.message(
                         f"re-attaching to job {state.job.id}, trained earlier on these files "
@@ -429,14 +436,6 @@ class TRLFineTuner(BaseFineTuner):
                     return state.job
                 self.progress.message(
                     f"job {state.job.id} ended as {state.job.status.value}; training again"
-                )
-            elif not new_job:
-                raise ConfigError(
-                    f"this run directory already holds job {state.job.id} (status "
-                    f"{state.job.status.value}) for other files or settings",
-                    file=str(self._dir() / STATE_FILE),
-                    hint="use another run directory, or pass new_job=True (--new-job) to train "
-                    "again (the old adapter is kept under previous/)",
                 )
             else:
                 self._retire(state)

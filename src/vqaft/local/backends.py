@@ -25,8 +25,6 @@ Both register as ``local`` (decorators here, and entry points in the ``vqaft.fin
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import re
@@ -46,7 +44,14 @@ from vqaft.finetune.base import (
     ResultMetrics,
     register_finetuner,
 )
-from vqaft.finetune.state import JobState, load_state, save_state
+from vqaft.finetune.state import (
+    JobState,
+    file_digest,
+    fingerprint_of,
+    load_state,
+    reattaches,
+    save_state,
+)
 from vqaft.local.model import BASE_ID, LocalModel
 from vqaft.local.ocr import CACHE_DIR_ENV, OcrService, check_image
 from vqaft.local.records import parse_record, read_chat_file
@@ -73,6 +78,7 @@ MODEL_FILE = "model.json"
 
 _BACKEND = "local"
 _FIT_VERSION = "local-fit-1"
+_FINGERPRINT_SEPARATORS = (", ", ": ")  # what job.json files already record was made with
 PathArg = str | os.PathLike[str]
 
 
@@ -94,14 +100,6 @@ def model_path_for(model_id: str, models_dir: PathArg | None = None) -> Path:
 
 
 # -- fine-tuner ------------------------------------------------------------------------------
-
-
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 @register_finetuner("local")
@@ -177,16 +175,14 @@ class LocalFineTuner(BaseFineTuner):
                 from vqaft.errors import DatasetError
 
                 raise DatasetError("no such file", file=str(path), hint="check the path")
-        fingerprint = hashlib.sha256(
-            json.dumps(
-                {
-                    "fit": _FIT_VERSION,
-                    "train": _digest(train_path),
-                    "validation": None if valid_path is None else _digest(valid_path),
-                },
-                sort_keys=True,
-            ).encode()
-        ).hexdigest()
+        fingerprint = fingerprint_of(
+            {
+                "fit": _FIT_VERSION,
+                "train": file_digest(train_path)[0],
+                "validation": None if valid_path is None else file_digest(valid_path)[0],
+            },
+            separators=_FINGERPRINT_SEPARATORS,
+        )
         job_id = f"localjob-{fingerprint[:16]}"
         state = self._state()
         if resume is not None and resume != state.job_id:
@@ -195,7 +191,10 @@ class LocalFineTuner(BaseFineTuner):
                 job_id=resume,
                 hint="local fits are not resumable by id; run start() with the files again",
             )
-        if not new_job and state.fingerprint == fingerprint and state.fine_tuned_model:
+        if (
+            reattaches(state.job_id, state.fingerprint, fingerprint, new_job=new_job)
+            and state.fine_tuned_model
+        ):
             path = self._existing_model(state.fine_tuned_model)
             if path is not None:
                 log.info("re-attached to %s (%s)", job_id, state.fine_tuned_model)
