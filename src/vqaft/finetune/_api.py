@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import openai
 
+from vqaft._secrets import redact
 from vqaft.errors import ConfigError, FineTuneJobError
 
 __all__ = ["api_errors", "error_code", "is_transient", "redact"]
-
-# OpenAI echoes a masked key ("sk-abc1*********wxyz") in 401 messages; hide those too.
-_KEY_LIKE = re.compile(r"\b(sk|sess|rk)-[A-Za-z0-9_\-*]{6,}")
-
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` and anything shaped like an API key replaced by ``***``."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEY_LIKE.sub("***", text)
 
 
 def error_code(exc: openai.APIStatusError) -> str | None:

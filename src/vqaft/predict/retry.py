@@ -26,7 +26,6 @@ import email.utils
 import json
 import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any, TypeVar
 
 import openai
 
+from vqaft._secrets import redact as _redact
 from vqaft.errors import ConfigError, PredictionError
 from vqaft.predict.base import RequestFailed
 from vqaft.predict.chat_format import MalformedResponse
@@ -52,8 +52,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-# OpenAI echoes a masked key ("sk-abc1*****wxyz") in 401 messages; hide anything key-shaped.
-_KEY_LIKE = re.compile(r"\b(?:sk|sess|rk)-[A-Za-z0-9_\-*]{6,}")
+_MIN_SECRET_LENGTH = 8  # a short placeholder ("EMPTY") is no secret
 
 
 def redact(text: str, secret: str | None = None) -> str:
@@ -62,9 +61,7 @@ def redact(text: str, secret: str | None = None) -> str:
     >>> redact("Incorrect API key provided: sk-proj-abcd****wxyz.")
     'Incorrect API key provided: ***.'
     """
-    if secret and len(secret) >= 8:  # a short placeholder ("EMPTY") is no secret
-        text = text.replace(secret, "***")
-    return _KEY_LIKE.sub("***", text)
+    return _redact(text, secret, min_secret_length=_MIN_SECRET_LENGTH)
 
 
 @dataclass(frozen=True)
