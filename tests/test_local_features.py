@@ -13,6 +13,7 @@ from vqaft.datasets.ocr_vqa_questions import CATEGORIES
 from vqaft.local.base_rules import (
     DEFAULT_GENRE,
     GENRE_KEYWORDS,
+    GENRE_NAMES,
     base_author,
     base_genre,
     base_title,
@@ -165,6 +166,21 @@ def test_base_genre_uses_the_keyword_table() -> None:
     assert set(GENRE_KEYWORDS) == set(CATEGORIES)
     assert base_genre(["Vegan Baking", "Recipes for every day"]) == "Cookbooks, Food & Wine"
     assert base_genre(["Zzz"]) == DEFAULT_GENRE
+
+
+def test_base_model_names_genres_in_its_own_words() -> None:
+    """local/base picks a category by keywords but answers with a plain genre word (it has no
+    knowledge of OCR-VQA's category strings); yes/no answers still compare categories."""
+    from vqaft.local.model import CoverView, LocalModel
+
+    assert set(GENRE_NAMES) == set(CATEGORIES)
+    assert len(set(GENRE_NAMES.values())) == len(CATEGORIES)
+    cover = _cover(line("Vegan Baking", 20, 40, 40), line("Recipes for every day", 20, 120, 16))
+    view = CoverView.build(cover, jpeg((200, 120, 40), 1), BASE_SPACING)
+    base = LocalModel.base()
+    assert base.answer_view("What is the genre of this book?", view) == "Cooking"
+    assert base.answer_view("Is this a recipe book?", view) == "Yes"
+    assert base.answer_view("Is this book related to Travel?", view) == "No"
 
 
 # -- answers' formats ---------------------------------------------------------------------------

@@ -5,7 +5,10 @@
 * **Author**: a line opening with "by" (without the "by"), else the lowest name-like line
   (two to five capitalised words or initials) that is not a publisher's mark.
 * **Genre**: :data:`GENRE_KEYWORDS`, a keyword table per category; the category with the most
-  keyword hits in the OCR text wins (:data:`DEFAULT_GENRE` when nothing matches).
+  keyword hits in the OCR text wins (:data:`DEFAULT_GENRE` when nothing matches). The base
+  model *names* it in its own plain words (:data:`GENRE_NAMES`: "Cooking", "Mystery"), the way
+  a zero-shot model that has never seen the dataset's category list would; fine-tuning learns
+  the exact category strings from the training answers.
 * **Yes/no**: the category the question names (its name, or its alias word, via
   :func:`vqaft.datasets.ocr_vqa_questions.classify_question`); "Yes" when the predicted genre
   is that category.
@@ -26,6 +29,7 @@ from vqaft.local.features import LayoutLine, tokens
 __all__ = [
     "DEFAULT_GENRE",
     "GENRE_KEYWORDS",
+    "GENRE_NAMES",
     "base_author",
     "base_genre",
     "base_title",
@@ -159,6 +163,50 @@ _KEYWORDS: dict[str, tuple[str, ...]] = {
         "island", "walking", "journey",
     ),
 }  # fmt: skip
+
+
+GENRE_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "Arts & Photography": "Art",
+        "Biographies & Memoirs": "Biography",
+        "Business & Money": "Business",
+        "Calendars": "Calendar",
+        "Children's Books": "Children's book",
+        "Comics & Graphic Novels": "Comics",
+        "Computers & Technology": "Computers",
+        "Cookbooks, Food & Wine": "Cooking",
+        "Crafts, Hobbies & Home": "Crafts",
+        "Christian Books & Bibles": "Christian",
+        "Engineering & Transportation": "Engineering",
+        "Health, Fitness & Dieting": "Health",
+        "History": "History",
+        "Humor & Entertainment": "Humor",
+        "Law": "Law",
+        "Literature & Fiction": "Fiction",
+        "Medical Books": "Medicine",
+        "Mystery, Thriller & Suspense": "Mystery",
+        "Parenting & Relationships": "Parenting",
+        "Politics & Social Sciences": "Politics",
+        "Reference": "Reference",
+        "Religion & Spirituality": "Religion",
+        "Romance": "Romance",
+        "Science & Math": "Science",
+        "Science Fiction & Fantasy": "Science fiction",
+        "Self-Help": "Self-help",
+        "Sports & Outdoors": "Sports",
+        "Teen & Young Adult": "Young adult",
+        "Test Preparation": "Test preparation",
+        "Travel": "Travel",
+        "Gay & Lesbian": "LGBT",
+        "Education & Teaching": "Education",
+    }
+)
+"""How ``local/base`` names each category in a genre answer: a plain genre word, not the
+dataset's category string (a zero-shot model does not know OCR-VQA's label list). Where the
+category is a single word ("History", "Travel") the name is the category itself."""
+
+if set(GENRE_NAMES) != set(CATEGORIES):  # pragma: no cover - a guard on the table itself
+    raise RuntimeError("GENRE_NAMES must cover exactly the 32 OCR-VQA categories")
 
 
 def _stem(word: str) -> str:

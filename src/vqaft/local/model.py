@@ -30,7 +30,14 @@ import numpy as np
 
 from vqaft.datasets.ocr_vqa_questions import CATEGORIES, NO, YES, QuestionForm, classify_question
 from vqaft.evaluate.question_types import YES_NO, ocr_vqa_question_type
-from vqaft.local.base_rules import base_author, base_genre, base_title, genre_scores, strip_by
+from vqaft.local.base_rules import (
+    GENRE_NAMES,
+    base_author,
+    base_genre,
+    base_title,
+    genre_scores,
+    strip_by,
+)
 from vqaft.local.features import (
     BASE_SPACING,
     LayoutLine,
@@ -237,9 +244,12 @@ class LocalModel:
         )
 
     def genre(self, view: CoverView) -> str:
-        """The most likely category."""
+        """The genre answer: the most likely category, as the fine-tuned model learned to
+        spell it from the training answers; the base model says it in its own words
+        (:data:`~vqaft.local.base_rules.GENRE_NAMES`)."""
         probs = self.genre_probabilities(view)
-        return max(probs, key=lambda c: probs[c])
+        best = max(probs, key=lambda c: probs[c])
+        return GENRE_NAMES[best] if self.params is None else best
 
     def question_category(self, question: str) -> str | None:
         """The category a yes/no question asks about (``None`` if unknown)."""
