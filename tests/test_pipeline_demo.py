@@ -122,6 +122,13 @@ def test_the_demo_pipeline_ends_with_the_report_and_the_headline(
     assert comparison.baseline == "base"
     assert comparison.test == "mcnemar-exact"
     assert 0.0 <= comparison.p_value <= 1.0
+    n_test = sum(1 for _ in (tmp_path / "demo" / "data" / "test.ids.jsonl").open())
+    assert {g.group for g in headline.groups} <= {"Title", "Author", "Genre", "Yes/No"}
+    assert sum(g.n for g in headline.groups) == n_test
+    for group in headline.groups:
+        assert set(group.values) == {"base", "fine-tuned"}
+        assert all(v is not None and 0.0 <= v <= 1.0 for v in group.values.values())
+    assert "by question type" in headline.format_text()
     assert sum(GoldPredictor.calls.values()) == 2 * sum(
         1 for _ in (tmp_path / "demo" / "data" / "test.ids.jsonl").open()
     )

@@ -205,3 +205,25 @@ def test_to_data_round_trips() -> None:
     experiment = load_experiment(EXAMPLES / "ocr-vqa-gpt4o.toml")
     again = parse_experiment(experiment.to_data())
     assert again == experiment
+
+
+def test_headline_text_lists_each_question_type() -> None:
+    from vqaft.pipeline.headline import Headline, HeadlineGroup, HeadlineModel
+
+    result = Headline(
+        metric="lenient",
+        models=[
+            HeadlineModel(name="base", value=0.5, n=4),
+            HeadlineModel(name="ft", value=0.75, n=4),
+        ],
+        comparisons=[],
+        groups=[
+            HeadlineGroup(group="Title", n=2, values={"base": 0.5, "ft": 1.0}),
+            HeadlineGroup(group="Genre", n=2, values={"base": None, "ft": 0.5}),
+        ],
+    )
+    assert result.format_text().splitlines()[-3:] == [
+        "by question type      n    base      ft",
+        "  Title               2   50.0%  100.0%",
+        "  Genre               2     n/a   50.0%",
+    ]

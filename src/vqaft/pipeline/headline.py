@@ -1,4 +1,5 @@
-"""The headline numbers of a run: one metric per model, and each model against the baseline.
+"""The headline numbers of a run: one metric per model, each model against the baseline, and
+the metric per question type.
 
 >>> from vqaft.evaluate import EvaluationSuite, PredictionSet
 >>> def preds(answers):
@@ -12,6 +13,8 @@ lenient accuracy (all questions):
   base  20.0%  (n=10)
   ft    100.0%  (n=10)
 ft vs base: +80.0 points, McNemar p = 0.0078 (significant at 0.05)
+by question type      n    base      ft
+  Yes/No             10   20.0%  100.0%
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from vqaft.errors import ConfigError
 from vqaft.evaluate.scoring import ALL
 from vqaft.evaluate.suite_result import SuiteResult
 
-__all__ = ["Headline", "HeadlineComparison", "HeadlineModel", "headline"]
+__all__ = ["Headline", "HeadlineComparison", "HeadlineGroup", "HeadlineModel", "headline"]
 
 _TEST_NAMES = {"mcnemar-exact": "McNemar", "sign-flip-permutation": "permutation test"}
 
@@ -60,14 +63,30 @@ class HeadlineComparison(BaseModel):
     significant: bool
 
 
+class HeadlineGroup(BaseModel):
+    """Each model's score on the headline metric within one question type.
+
+    Attributes:
+        values: per model name, the mean (``None`` where the model has no scored item of the
+            type).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    n: int
+    values: dict[str, float | None]
+
+
 class Headline(BaseModel):
-    """The numbers a run ends with."""
+    """The numbers a run ends with: overall, each comparison, and per question type."""
 
     model_config = ConfigDict(frozen=True)
 
     metric: str
     models: list[HeadlineModel]
     comparisons: list[HeadlineComparison]
+    groups: list[HeadlineGroup] = []
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -87,6 +106,18 @@ class Headline(BaseModel):
                 f"{c.model} vs {c.baseline}: {100 * c.difference:+.1f} points, "
                 f"{test} p = {c.p_value:.2g} ({word} at {c.alpha:g})"
             )
+        if self.groups:
+            names = [m.name for m in self.models]
+            group_width = max(len("by question type"), *(len(g.group) for g in self.groups))
+            columns = [max(len(name), 6) for name in names]
+            header = "  ".join(f"{name:>{w}}" for name, w in zip(names, columns, strict=True))
+            lines.append(f"{'by question type':<{group_width}}  {'n':>5}  {header}")
+            for group in self.groups:
+                cells = "  ".join(
+                    f"{_percent(group.values.get(name)):>{w}}"
+                    for name, w in zip(names, columns, strict=True)
+                )
+                lines.append(f"  {group.group:<{group_width - 2}}  {group.n:>5}  {cells}")
         return "\n".join(lines)
 
 
@@ -133,7 +164,36 @@ def headline(result: SuiteResult, metric: str, baseline: str | None = None) -> H
         found = _paired(result, name, base, metric)
         if found is not None:
             comparisons.append(found)
-    return Headline(metric=metric, models=models, comparisons=comparisons)
+    return Headline(
+        metric=metric,
+        models=models,
+        comparisons=comparisons,
+        groups=_groups(result, metric),
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _groups(result: SuiteResult, metric: str) -> list[HeadlineGroup]:
+    """Per question type (in the order of the first model that has it), each model's mean."""
+    order: list[str] = []
+    for model in result.models.values():
+        for group in model.groups.get("question_type", {}):
+            if group not in order:
+                order.append(group)
+    groups = []
+    for group in order:
+        values: dict[str, float | None] = {}
+        n = 0
+        for name, model in result.models.items():
+            found = model.groups.get("question_type", {}).get(group)
+            summary = None if found is None else found.summaries.get(metric)
+            values[name] = None if summary is None else summary.mean
+            n = max(n, 0 if found is None else found.n_items)
+        groups.append(HeadlineGroup(group=group, n=n, values=values))
+    return groups
 
 
 def _paired(result: SuiteResult, model: str, base: str, metric: str) -> HeadlineComparison | None:
