@@ -134,6 +134,50 @@ def test_cross_key_problems_name_the_key(tmp_path: Path) -> None:
     assert "'train' split" in error.message
 
 
+def test_predict_mode_defaults_to_online_and_takes_batch_settings(tmp_path: Path) -> None:
+    [model] = load_experiment(write(tmp_path, MINIMAL)).predict.models
+    assert model.mode == "online"
+    assert (model.batch.poll_interval, model.batch.timeout) == (30.0, None)
+    text = MINIMAL + 'mode = "batch"\nbatch = { poll_interval = 5, timeout = 3600 }\n'
+    [model] = load_experiment(write(tmp_path, text)).predict.models
+    assert model.mode == "batch"
+    assert (model.batch.poll_interval, model.batch.timeout) == (5.0, 3600.0)
+    # batch settings of an online model are ignored (as concurrency is in batch mode), so
+    # --set ...mode=online needs no other change
+    [model] = load_experiment(
+        write(tmp_path, text), ["predict.models.base.mode=online"]
+    ).predict.models
+    assert model.mode == "online"
+
+
+def test_bad_predict_modes_name_the_key(tmp_path: Path) -> None:
+    error = error_of(tmp_path, MINIMAL, "predict.models.base.mode=bach")
+    assert error.message.startswith("key 'predict.models[0].mode'")
+    assert "'online' or 'batch'" in error.message
+    assert "'bach'" in error.message
+
+    error = error_of(tmp_path, MINIMAL, "predict.models.base.batch.poll_intervall=1")
+    assert error.message == "unknown key 'predict.models[0].batch.poll_intervall'"
+    assert error.hint == "did you mean 'poll_interval'?"
+    error = error_of(tmp_path, MINIMAL, "predict.models.base.batch.timeout=0")
+    assert error.message.startswith("key 'predict.models[0].batch.timeout'")
+
+    for backend in ("local", "hf"):
+        text = MINIMAL + f'backend = "{backend}"\nmode = "batch"\n'
+        error = error_of(tmp_path, text)
+        assert error.message == (
+            f"key 'predict.models[0].mode': model 'base': the '{backend}' backend has no "
+            "Batch API mode"
+        )
+        assert 'mode = "online"' in str(error.hint)
+        assert 'backend = "openai"' in str(error.hint)
+
+    text = MINIMAL + 'mode = "batch"\n\n[[predict.models]]\nname = "base.batch-1"\nmodel = "m"\n'
+    error = error_of(tmp_path, text)
+    assert error.message.startswith("key 'predict.models[0].mode'")
+    assert "predictions/base.batch-1.jsonl" in error.message
+
+
 def test_secrets_are_refused(tmp_path: Path) -> None:
     error = error_of(tmp_path, MINIMAL, "predict.models.base.args.api_key=sk-abc")
     assert error.message.startswith("key 'predict.models[0].args.api_key'")

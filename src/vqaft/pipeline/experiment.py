@@ -56,8 +56,10 @@ from vqaft.messages.estimate import DEFAULT_MODEL
 from vqaft.messages.images import ImagePolicy
 
 __all__ = [
+    "BATCH_BACKENDS",
     "FINETUNE_REF",
     "OPERATIONAL_KEYS",
+    "BatchSettings",
     "DatasetSection",
     "EvaluateSection",
     "Experiment",
@@ -97,6 +99,9 @@ OPERATIONAL_KEYS = frozenset(
 
 They are left out of the stage input hashes, so changing them never reruns a stage.
 """
+
+BATCH_BACKENDS = frozenset({"openai"})
+"""The predictor backends that can answer through OpenAI's Batch API (``mode = "batch"``)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SECRET_KEYS = frozenset({"api_key", "apikey", "secret", "password", "access_token", "auth_token"})
@@ -244,6 +249,22 @@ class FinetuneSection(_Section):
         )
 
 
+class BatchSettings(_Section):
+    """``batch = { ... }`` of a ``[[predict.models]]`` entry: how Batch API mode waits.
+
+    Both keys are operational (changing them never reruns the stage).
+
+    Attributes:
+        poll_interval: seconds between status checks of the running batches.
+        timeout: stop waiting after this many seconds; the stage then fails, the batches keep
+            running on the service, and the next run re-attaches to them (``None``: wait
+            until they end, up to the Batch API's 24 hours).
+    """
+
+    poll_interval: float = Field(default=30.0, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+
+
 class PredictModel(_Section):
     """One ``[[predict.models]]`` entry: a model to answer the test questions.
 
@@ -251,7 +272,11 @@ class PredictModel(_Section):
         name: the model's name in the run (file ``predictions/<name>.jsonl``, report labels).
         model: the model id, or ``"@finetune"`` for the fine-tuned model.
         backend: a registered predictor (``openai``, ``local``, ...).
-        concurrency: requests in flight at most (operational).
+        mode: ``"online"`` sends one request per question; ``"batch"`` sends them through
+            OpenAI's Batch API (half the price, answers within 24 hours; ``openai`` backend
+            only), resumably: a rerun re-attaches to the batches already created.
+        batch: Batch API settings (``poll_interval``, ``timeout``; ignored online).
+        concurrency: requests in flight at most (operational; ignored in batch mode).
         retry_failed: ask examples that failed before again whenever the stage runs.
         args: the predictor's options (``base_url``, ``api_key_env``, ``temperature``,
             ``max_tokens``, ...); ``"@finetune.dir"`` stands for the finetune folder.
@@ -260,6 +285,8 @@ class PredictModel(_Section):
     name: str
     model: str = Field(min_length=1)
     backend: str = Field(default="openai", min_length=1)
+    mode: Literal["online", "batch"] = "online"
+    batch: BatchSettings = Field(default_factory=BatchSettings)
     concurrency: int = Field(default=16, ge=1)
     retry_failed: bool = True
     args: dict[str, Any] = Field(default_factory=dict)
@@ -355,6 +382,7 @@ class Experiment(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:
+        _check_batch_modes(self.predict.models)
         for index, model in enumerate(self.predict.models):
             if model.model == FINETUNE_REF and self.finetune is None:
                 raise _KeyedError(
@@ -393,6 +421,32 @@ class Experiment(_Section):
         """The experiment as JSON-ready data, keys as in the file."""
         data: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
         return data
+
+
+def _check_batch_modes(models: Sequence[PredictModel]) -> None:
+    """Batch mode only for backends that have it, and no model named like another's batch
+    input files (``<name>.batch-<n>.jsonl`` lie next to ``<name>.jsonl``)."""
+    names = [m.name for m in models]
+    for index, model in enumerate(models):
+        if model.mode != "batch":
+            continue
+        if model.backend not in BATCH_BACKENDS:
+            backends = " or ".join(f'backend = "{b}"' for b in sorted(BATCH_BACKENDS))
+            raise _KeyedError(
+                ("predict", "models", index, "mode"),
+                f"model {model.name!r}: the {model.backend!r} backend has no Batch API mode",
+                f'use mode = "online" for this model; Batch API mode needs {backends} '
+                "(OpenAI or Azure OpenAI)",
+            )
+        pattern = re.compile(re.escape(model.name) + r"\.batch-[0-9]+")
+        clash = next((n for n in names if pattern.fullmatch(n)), None)
+        if clash is not None:
+            raise _KeyedError(
+                ("predict", "models", index, "mode"),
+                f"model {model.name!r} in batch mode writes predictions/{clash}.jsonl, "
+                f"the predictions file of model {clash!r}",
+                f"rename model {clash!r}",
+            )
 
 
 class _KeyedError(ValueError):

@@ -12,13 +12,15 @@ prepare    ``load_adapter``, ``MessageBuilder``, ``prepare``       ``data/<split
 validate   ``validate_many``, ``estimate``                         ``data/validation.json``, ...
 finetune   ``load_finetuner(...).fine_tune``                       ``finetune/`` (``result.json``)
 predict    ``create_predictor``, ``predict_file``                  ``predictions/<model>.jsonl``
+           (``mode = "batch"``: ``predict_batch``)                 (+ ``<model>.batches.json``)
 evaluate   ``EvaluationSuite.from_config(...).run``                ``evaluation/suite_result.json``
 report     ``write_report``                                        ``report/``
 =========  =====================================================  ===============================
 
 Resuming is the backends' own business and works because each stage reuses its folder: the
-fine-tuner re-attaches to the job recorded in ``finetune/job.json``, and the predictions store
-skips the examples already answered. When a stage's inputs change, what the old inputs
+fine-tuner re-attaches to the job recorded in ``finetune/job.json``, the predictions store
+skips the examples already answered, and Batch API mode re-attaches to the batches recorded in
+``predictions/<model>.batches.json``. When a stage's inputs change, what the old inputs
 produced there is moved aside into a ``superseded/`` folder first (never deleted), so a new
 job or new predictions never mix with old ones.
 """
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vqaft.datasets.base import DatasetAdapter, few_shot_examples, load_adapter
-from vqaft.errors import ConfigError, FineTuneJobError, VqaftError
+from vqaft.errors import ConfigError, FineTuneJobError, PredictionError, VqaftError
 from vqaft.evaluate.suite import EvaluationSuite
 from vqaft.evaluate.suite_result import SuiteResult
 from vqaft.finetune.base import load_finetuner
@@ -54,7 +56,9 @@ from vqaft.pipeline.experiment import (
 from vqaft.pipeline.headline import headline
 from vqaft.pipeline.manifest import RunLayout, StageManifest, stable_hash, write_json_atomic
 from vqaft.predict.base import create_predictor
-from vqaft.predict.runner import predict_file
+from vqaft.predict.batch import batch_state_path, predict_batch
+from vqaft.predict.openai_backend import OpenAIPredictor
+from vqaft.predict.runner import PredictionSummary, predict_file
 from vqaft.types import Example
 
 __all__ = [
@@ -502,19 +506,89 @@ def _model_id(ctx: StageContext, model: PredictModel) -> str:
 
 
 def predict_inputs(ctx: StageContext) -> dict[str, str]:
-    """The test file and, per model, its entry with ``@finetune`` resolved."""
+    """The test file and, per model, its entry with ``@finetune`` resolved.
+
+    A model's ``mode`` counts only when it is ``"batch"`` (so switching mode reruns its
+    predictions, and online entries hash as they did before the key existed); its ``batch``
+    settings are operational.
+    """
     inputs = {"pipeline": PIPELINE_VERSION, **_data_digests(ctx, ["test"])}
     for model in ctx.experiment.predict.models:
-        entry = _clean(model.model_dump(mode="json"))
+        entry = _clean(model.model_dump(mode="json", exclude={"batch"}))
+        if model.mode == "online":
+            entry.pop("mode")
         entry["model"] = _model_id(ctx, model)
         inputs[f"model:{model.name}"] = stable_hash(entry)
     return inputs
 
 
+def _batch_files(out: Path) -> list[Path]:
+    """Batch mode's files for the predictions file ``out``: its state and any input files."""
+    return [batch_state_path(out), *sorted(out.parent.glob(f"{out.stem}.batch-*.jsonl"))]
+
+
+def _predict_online(
+    ctx: StageContext, index: int, model: PredictModel, model_id: str, args: dict[str, Any]
+) -> PredictionSummary:
+    try:
+        predictor = create_predictor(model.backend, model=model_id, **args)
+    except TypeError as exc:
+        raise _keyed(
+            ctx, f"predict.models[{index}].args", exc, "check the backend's options"
+        ) from None
+    return predict_file(
+        ctx.layout.split_file("test"),
+        predictor,
+        out=ctx.layout.predictions_file(model.name),
+        concurrency=model.concurrency,
+        retry_failed=model.retry_failed,
+        progress=ctx.progress,
+    )
+
+
+def _predict_batch(
+    ctx: StageContext, index: int, model: PredictModel, model_id: str, args: dict[str, Any]
+) -> PredictionSummary:
+    """Predict through the Batch API; the state lies next to the predictions file, in the
+    predict stage's folder, so a rerun re-attaches to the batches this one created.
+
+    Raises:
+        PredictionError: ``batch.timeout`` passed with batches still running.
+    """
+    try:
+        # The online predictor reads the same args (endpoint, key variable, request options).
+        settings = OpenAIPredictor(model_id, **args)
+    except TypeError as exc:
+        raise _keyed(
+            ctx, f"predict.models[{index}].args", exc, "check the backend's options"
+        ) from None
+    out = ctx.layout.predictions_file(model.name)
+    summary = predict_batch(
+        ctx.layout.split_file("test"),
+        model_id,
+        out=out,
+        connection=settings.connection,
+        options=settings.options,
+        retry_failed=model.retry_failed,
+        poll_interval=model.batch.poll_interval,
+        max_wait=model.batch.timeout,
+        progress=ctx.progress,
+    )
+    if summary.pending_batches:
+        raise PredictionError(
+            f"model {model.name!r}: batch(es) {', '.join(summary.pending_batches)} still "
+            f"running after predict.models[{index}].batch.timeout = {model.batch.timeout} s",
+            file=str(batch_state_path(out)),
+            hint="they keep running on the service; run the same command again to collect "
+            "them (it re-attaches to these batches and sends nothing twice)",
+        )
+    return summary
+
+
 def run_predict(ctx: StageContext) -> StageOutput:
-    """Answer the test questions with every model (resuming each predictions file)."""
+    """Answer the test questions with every model (resuming each predictions file, and in
+    Batch API mode re-attaching to the batches already created)."""
     layout = ctx.layout
-    test = layout.split_file("test")
     marker = layout.predictions / _INPUTS_FILE
     files: list[Path] = [marker]
     details: dict[str, Any] = {}
@@ -523,28 +597,18 @@ def run_predict(ctx: StageContext) -> StageOutput:
         out = layout.predictions_file(model.name)
         model_hash = ctx.inputs[f"model:{model.name}"]
         previous = _stale_claim(marker, model.name, model_hash)
-        if previous is not None and out.exists():
+        earlier = [p for p in (out, *_batch_files(out)) if p.exists()]
+        if previous is not None and earlier:
             target = layout.predictions / SUPERSEDED / f"{model.name}-{previous[:12]}"
             ctx.echo(f"  {model.name}: its settings changed; earlier predictions moved to {target}")
-            _move_aside([out], target)
+            _move_aside(earlier, target)
         _write_claim(marker, model.name, model_hash)
         model_id = _model_id(ctx, model)
         args = _resolve_refs(dict(model.args), ctx)
-        try:
-            predictor = create_predictor(model.backend, model=model_id, **args)
-        except TypeError as exc:
-            raise _keyed(
-                ctx, f"predict.models[{index}].args", exc, "check the backend's options"
-            ) from None
-        ctx.echo(f"  {model.name}: {model_id} ({model.backend})")
-        summary = predict_file(
-            test,
-            predictor,
-            out=out,
-            concurrency=model.concurrency,
-            retry_failed=model.retry_failed,
-            progress=ctx.progress,
-        )
+        batch = model.mode == "batch"
+        ctx.echo(f"  {model.name}: {model_id} ({model.backend}{', Batch API' if batch else ''})")
+        predict = _predict_batch if batch else _predict_online
+        summary = predict(ctx, index, model, model_id, args)
         for line in summary.format_text().splitlines():
             if not line.startswith("rerun with --retry-failed"):
                 ctx.echo(f"    {line}")
@@ -557,6 +621,7 @@ def run_predict(ctx: StageContext) -> StageOutput:
         details[model.name] = {
             "model": model_id,
             "backend": model.backend,
+            "mode": model.mode,
             "examples": summary.examples,
             "answered": summary.answered_total,
             "failed": summary.failed_total,
@@ -565,6 +630,9 @@ def run_predict(ctx: StageContext) -> StageOutput:
             "requests": summary.requests,
         }
         files.append(out)
+        if batch:
+            details[model.name]["batches"] = list(summary.batches)
+            files.append(batch_state_path(out))
     return StageOutput(tuple(files), {"models": details})
 
 
