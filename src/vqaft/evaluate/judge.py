@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import os
-import re
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, SecretStr
 from tqdm.auto import tqdm
 
+from vqaft._secrets import redact
 from vqaft.errors import ConfigError, EvaluationError, VqaftError
 from vqaft.evaluate.base import BaseEvaluator, BatchScores, Golds, ItemScore, evaluator, gold_tuple
 from vqaft.evaluate.judge_cache import CacheEntry, JudgeCache, cache_key, default_cache_path
@@ -271,9 +271,6 @@ class _Fatal(Exception):
         super().__init__(str(error))
         self.error = error
         self.refusal = refusal
-
-
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*.]{3,})")
 
 
 @evaluator("llm_judge", version="1")
@@ -786,13 +783,8 @@ class LLMJudge(BaseEvaluator):
 
     def _redact(self, text: str) -> str:
         if self._api_key is not None:
-            secret = self._api_key.get_secret_value()
-            if secret:
-                text = text.replace(secret, "***")
-        env_key = os.environ.get(self.api_key_env)
-        if env_key:
-            text = text.replace(env_key, "***")
-        return _KEYLIKE.sub("sk-***", text)
+            text = redact(text, self._api_key.get_secret_value())
+        return redact(text, os.environ.get(self.api_key_env))
 
     def _http_failure(self, exc: openai.APIStatusError) -> str:
         return (
