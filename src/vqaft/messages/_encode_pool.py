@@ -1,9 +1,10 @@
 """Run image encodes on a thread pool, or inline when one worker is asked for.
 
-Pillow releases the GIL while it decodes, converts, resizes and encodes, so threads spread
-that work over the cores without the costs of processes: no pickling of image bytes, no
-worker memory, no fork server, and no ``if __name__ == "__main__"`` guard needed in the
-user's script or notebook. Each encode returns the finished ``data:`` URL as ASCII bytes, so
+Pillow releases the GIL while it decodes, converts and resizes, and while it encodes into a
+real file (:func:`vqaft.messages._image_save.save_to_bytes` gives it an in-memory one), so
+threads spread that work over the cores without the costs of processes: no pickling of image
+bytes, no worker memory, no fork server, and no ``if __name__ == "__main__"`` guard needed in
+the user's script or notebook. Each encode returns the finished ``data:`` URL as ASCII bytes, so
 the writer only copies bytes into the output file.
 """
 

@@ -32,6 +32,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vqaft.errors import ImageError
+from vqaft.messages._image_save import save_to_bytes
 from vqaft.messages.vision_tokens import Detail, billed_size
 from vqaft.types import ImageRef
 
@@ -398,12 +399,10 @@ def _encode_opened(
         background = Image.new("RGB", pixels.size, (255, 255, 255))
         background.paste(pixels, mask=pixels.getchannel("A"))
         pixels = background
-    buffer = io.BytesIO()
     options: dict[str, Any] = {}
     if fmt in ("jpeg", "webp"):
         options["quality"] = policy.quality
-    pixels.save(buffer, format=_PIL_FORMAT[fmt], **options)
-    encoded = buffer.getvalue()
+    encoded = save_to_bytes(pixels, _PIL_FORMAT[fmt], **options)
     return _Encoded(
         url=_data_url(_MIME[fmt], encoded),
         mime=_MIME[fmt],

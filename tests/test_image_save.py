@@ -1,0 +1,74 @@
+"""save_to_bytes: the bytes Pillow writes to a BytesIO, encoded without holding the GIL."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vqaft.messages import _image_save
+from vqaft.messages._image_save import save_to_bytes
+
+
+def _image(seed: int, size: tuple[int, int] = (120, 80), mode: str = "RGB") -> Image.Image:
+    rng = np.random.default_rng(seed)
+    channels = len(mode)
+    pixels = rng.integers(0, 256, size=(size[1], size[0], channels), dtype=np.uint8)
+    return Image.fromarray(pixels, mode)
+
+
+def _reference(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "options"),
+    [
+        ("JPEG", "RGB", {"quality": 100}),
+        ("JPEG", "RGB", {"quality": 40}),
+        ("PNG", "RGBA", {}),
+        ("WEBP", "RGB", {"quality": 80}),
+    ],
+)
+def test_same_bytes_as_bytesio(fmt: str, mode: str, options: dict[str, Any]) -> None:
+    image = _image(1, mode=mode)
+    assert save_to_bytes(image, fmt, **options) == _reference(image, fmt, **options)
+
+
+def test_a_smaller_image_after_a_larger_one_is_not_padded() -> None:
+    big, small = _image(2, (800, 600)), _image(3, (20, 10))
+    assert save_to_bytes(big, "PNG") == _reference(big, "PNG")
+    assert save_to_bytes(small, "PNG") == _reference(small, "PNG")
+
+
+def test_threads_each_get_their_own_file() -> None:
+    images = [_image(seed, (200 + seed, 150)) for seed in range(24)]
+    expected = [_reference(im, "JPEG", quality=95) for im in images]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda im: save_to_bytes(im, "JPEG", quality=95), images))
+    assert got == expected
+
+
+def test_without_memfd_it_falls_back_to_bytesio(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "memfd_create", raising=False)
+    image = _image(4)
+    result: list[bytes] = []
+    handles: list[object] = []
+
+    def work() -> None:  # a fresh thread: no in-memory file cached for it yet
+        result.append(save_to_bytes(image, "JPEG", quality=90))
+        handles.append(getattr(_image_save._local, "handle", None))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert result == [_reference(image, "JPEG", quality=90)]
+    assert handles == [None]
