@@ -6,7 +6,7 @@ collecting encoded images). The queue is bounded, so memory stays flat; chunks a
 never copied.
 
 The fingerprint is vqaft's *content digest* (see :func:`vqaft.messages.writer.content_digest`):
-SHA-256 over the file's bytes with every image data URL replaced by that URL's own SHA-256.
+SHA-256 over the file's bytes with every image data URL replaced by that URL's own BLAKE2b-256.
 Callers pass the replacement chunks, so the big image payloads are hashed once per image, not
 once per question, and the digest is still recomputable from the file alone.
 
@@ -67,7 +67,7 @@ class RecordWriter:
 
     def put(self, chunks: Sequence[bytes], fingerprint: Sequence[bytes]) -> None:
         """Queue ``chunks`` (one record) for writing; hash ``fingerprint`` (the same chunks with
-        each image data URL replaced by its SHA-256). Blocks when the queue is full."""
+        each image data URL replaced by its BLAKE2b-256). Blocks when the queue is full."""
         self._raise_if_failed()
         self._jobs.put(chunks)
         for chunk in fingerprint:
