@@ -52,7 +52,7 @@ def test_evaluate_json_prints_only_the_metrics_document(
 ) -> None:
     assert main(["evaluate", str(SEED_FT), "--evaluators", "exact", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["schema_version"] == "1.0"
+    assert document["schema_version"] == "1.1"
     assert document["gold"]["source"] == "predictions"
     assert document["models"]["seed_ft"]["overall"]["metrics"]["exact"]["mean"] == 0.8
 

@@ -49,7 +49,7 @@ def _png_data_uris(html: str) -> list[bytes]:
 
 def test_metrics_document_holds_the_numbers_and_what_produced_them(result: SuiteResult) -> None:
     document = build_metrics(result)
-    assert document.schema_version == SCHEMA_VERSION == "1.0"
+    assert document.schema_version == SCHEMA_VERSION == "1.1"
     assert document.vqaft_version == __version__
     assert document.gold.source == "file"
     assert document.gold.file == str(GOLD)

@@ -19,7 +19,6 @@ predictions (``error`` set in the file) are never scored and are counted per gro
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,7 +38,13 @@ from vqaft.evaluate.base import (
 )
 from vqaft.evaluate.predictions import PredictionRecord, PredictionSet
 from vqaft.evaluate.question_types import OCR_VQA_TYPES, QuestionClassifier, question_classifier
-from vqaft.evaluate.statistics import PairedComparison, Summary, paired_comparison, summarize
+from vqaft.evaluate.statistics import (
+    NORMAL_MIN_N,
+    PairedComparison,
+    Summary,
+    paired_comparison,
+    summarize,
+)
 
 __all__ = [
     "ALL",
@@ -233,6 +238,52 @@ def _score_items(
     return scores, errors
 
 
+class _Column:
+    """One evaluator's scores over a sequence of items, as arrays (built once, masked per group).
+
+    ``scored``: the item has a score; ``values``: its value (0 where unscored); ``verdict``:
+    1 passed, 0 failed, -1 no verdict or unscored; ``errored``: the evaluator failed on it.
+    """
+
+    def __init__(self, items: Sequence[ItemResult], label: str) -> None:
+        scores = [it.scores.get(label) for it in items]
+        n = len(scores)
+        self.scored = np.fromiter((s is not None for s in scores), dtype=np.bool_, count=n)
+        self.values = np.fromiter(
+            (0.0 if s is None else s.value for s in scores), dtype=np.float64, count=n
+        )
+        self.verdict = np.fromiter(
+            (-1 if s is None or s.passed is None else int(s.passed) for s in scores),
+            dtype=np.int8,
+            count=n,
+        )
+        self.errored = np.fromiter((label in it.errors for it in items), dtype=np.bool_, count=n)
+
+
+def _group_summary(
+    column: _Column,
+    mask: NDArray[np.bool_],
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    normal_min_n: int,
+) -> Summary:
+    """The summary of the items in ``mask`` that ``column``'s evaluator scored, in item order."""
+    chosen = mask & column.scored
+    values = column.values[chosen]
+    verdicts = column.verdict[chosen]
+    passed = verdicts == 1 if verdicts.size and bool((verdicts >= 0).all()) else None
+    return summarize(
+        values,
+        passed,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        seed=seed,
+        normal_min_n=normal_min_n,
+    )
+
+
 def _group_order(types: Iterable[str]) -> list[str]:
     seen = list(dict.fromkeys(types))
     known = [t for t in OCR_VQA_TYPES if t in seen]
@@ -248,6 +299,7 @@ def score_predictions(
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
+    normal_min_n: int = NORMAL_MIN_N,
 ) -> EvaluationResult:
     """Score predictions with several evaluators and summarise them per question type.
 
@@ -260,6 +312,9 @@ def score_predictions(
         confidence: level of every interval.
         n_resamples: bootstrap resamples for continuous means.
         seed: bootstrap seed.
+        normal_min_n: groups with at least this many scored items get the normal interval for
+            continuous means instead of the bootstrap (``0``: always the bootstrap); see
+            :func:`~vqaft.evaluate.statistics.summarize`.
 
     Raises:
         PredictionsFileError: a (non-failed) record has no gold answer.
@@ -322,27 +377,30 @@ def score_predictions(
         for i, record in enumerate(records)
     )
 
+    # Each evaluator's scores become arrays once; every group is a mask over them.
+    columns = {label: _Column(items, label) for label in resolved}
+    type_array = np.array(types, dtype=object)
+    failed = np.fromiter((it.failed is not None for it in items), dtype=np.bool_, count=len(items))
     groups: dict[str, GroupResult] = {}
     for group in [ALL, *_group_order(types)]:
-        members = [it for it in items if group == ALL or it.question_type == group]
-        summaries: dict[str, Summary] = {}
-        n_errors: dict[str, int] = {}
-        for label in resolved:
-            scored = [it.scores[label] for it in members if label in it.scores]
-            values = np.fromiter((s.value for s in scored), dtype=np.float64, count=len(scored))
-            verdicts = [s.passed for s in scored]
-            passed: Any = verdicts if scored and all(v is not None for v in verdicts) else None
-            summaries[label] = summarize(
-                values, passed, confidence=confidence, n_resamples=n_resamples, seed=seed
-            )
-            n_errors[label] = sum(1 for it in members if label in it.errors)
+        mask = np.ones(len(items), dtype=np.bool_) if group == ALL else type_array == group
         groups[group] = GroupResult(
             group=group,
             closed=None if group == ALL else classify.is_closed(group),
-            n_items=len(members),
-            n_failed=sum(1 for it in members if it.failed is not None),
-            summaries=summaries,
-            n_errors=n_errors,
+            n_items=int(mask.sum()),
+            n_failed=int((mask & failed).sum()),
+            summaries={
+                label: _group_summary(
+                    column,
+                    mask,
+                    confidence=confidence,
+                    n_resamples=n_resamples,
+                    seed=seed,
+                    normal_min_n=normal_min_n,
+                )
+                for label, column in columns.items()
+            },
+            n_errors={label: int((mask & c.errored).sum()) for label, c in columns.items()},
         )
 
     return EvaluationResult(
@@ -386,11 +444,13 @@ def compare_results(
     confidence: float | None = None,
     n_resamples: int = 2000,
     seed: int = 0,
+    normal_min_n: int = NORMAL_MIN_N,
 ) -> ComparisonResult:
     """Compare two results of the same evaluators on the same examples, pairwise by id.
 
     Question types come from ``a``. Pass/fail metrics get an exact McNemar test, continuous
-    ones a permutation test (see :func:`~vqaft.evaluate.statistics.paired_comparison`).
+    ones a permutation test, or its normal approximation from ``normal_min_n`` differing pairs
+    on (see :func:`~vqaft.evaluate.statistics.paired_comparison`).
 
     Raises:
         ConfigError: the two results were produced by different evaluators or settings.
@@ -404,34 +464,38 @@ def compare_results(
     items_a = {it.example_id: it for it in a.items}
     items_b = {it.example_id: it for it in b.items}
     common = [i for i in items_a if i in items_b]
+    common_a = [items_a[i] for i in common]
+    common_b = [items_b[i] for i in common]
+    # Each evaluator's paired scores become arrays once; every group is a mask over them.
+    paired_columns = {
+        label: (_Column(common_a, label), _Column(common_b, label)) for label in a.evaluators
+    }
+    type_array = np.array([it.question_type for it in common_a], dtype=object)
     comparisons: dict[str, dict[str, PairedComparison]] = {}
-    groups = [ALL, *_group_order(items_a[i].question_type for i in common)]
+    groups = [ALL, *_group_order(it.question_type for it in common_a)]
     for group in groups:
-        ids = [i for i in common if group == ALL or items_a[i].question_type == group]
+        in_group = np.ones(len(common), dtype=np.bool_) if group == ALL else type_array == group
         per_label: dict[str, PairedComparison] = {}
-        for label in a.evaluators:
-            pairs = [
-                (items_a[i].scores[label], items_b[i].scores[label])
-                for i in ids
-                if label in items_a[i].scores and label in items_b[i].scores
-            ]
-            if not pairs:
+        for label, (column_a, column_b) in paired_columns.items():
+            chosen = in_group & column_a.scored & column_b.scored
+            if not chosen.any():
                 continue
-            binary = all(
-                sa.passed is not None
-                and sb.passed is not None
-                and sa.value in (0.0, 1.0)
-                and sb.value in (0.0, 1.0)
-                for sa, sb in pairs
+            values_a, values_b = column_a.values[chosen], column_b.values[chosen]
+            binary = bool(
+                (column_a.verdict[chosen] >= 0).all()
+                and (column_b.verdict[chosen] >= 0).all()
+                and np.isin(values_a, (0.0, 1.0)).all()
+                and np.isin(values_b, (0.0, 1.0)).all()
             )
             per_label[label] = paired_comparison(
-                [sa.value for sa, _ in pairs],
-                [sb.value for _, sb in pairs],
+                values_a,
+                values_b,
                 binary=binary,
                 confidence=level,
                 alpha=alpha,
                 n_resamples=n_resamples,
                 seed=seed,
+                normal_min_n=normal_min_n,
             )
         if per_label:
             comparisons[group] = per_label

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vqaft.errors import ConfigError, UnknownComponentError
 from vqaft.evaluate.base import Evaluator, create_evaluator
+from vqaft.evaluate.statistics import NORMAL_MIN_N
 
 __all__ = [
     "GROUPINGS",
@@ -371,6 +372,9 @@ class SuiteFile(BaseModel):
         alpha: significance level of comparisons.
         n_resamples: bootstrap and permutation resamples.
         seed: random seed of resampling.
+        normal_min_n: groups of at least this many items use the normal approximation for
+            continuous means and comparisons instead of resampling (default 2000; ``0``
+            always resamples).
         on_error: ``"skip"`` (default: bad lines are listed and left out) or ``"raise"``.
         details: score item by item to keep each evaluator's per-item details (slower).
         concurrency: items scored at once by async (network-bound) evaluators.
@@ -389,6 +393,7 @@ class SuiteFile(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     n_resamples: int = Field(default=2000, gt=0)
     seed: int = 0
+    normal_min_n: int = Field(default=NORMAL_MIN_N, ge=0)
     on_error: Literal["raise", "skip"] = "skip"
     details: bool = False
     concurrency: int = Field(default=8, gt=0)

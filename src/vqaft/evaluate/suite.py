@@ -67,7 +67,7 @@ from vqaft.evaluate.spec import (
     evaluators_from_file,
     load_suite_file,
 )
-from vqaft.evaluate.statistics import Summary, summarize
+from vqaft.evaluate.statistics import NORMAL_MIN_N, Summary, summarize
 from vqaft.evaluate.suite_result import (
     CLOSED,
     JUDGE_RATINGS,
@@ -120,6 +120,10 @@ class EvaluationSuite:
         alpha: significance level of comparisons.
         n_resamples: bootstrap and permutation resamples.
         seed: resampling seed.
+        normal_min_n: groups of at least this many items use the normal approximation for
+            continuous means and comparisons instead of resampling (much faster, agrees to
+            about 1e-3; see :data:`~vqaft.evaluate.statistics.NORMAL_MIN_N`); ``0`` always
+            resamples.
         on_error: ``"skip"`` lists bad input and goes on; ``"raise"`` stops at the first.
         details: keep every evaluator's per-item ``details`` (slower: no vectorised path).
         concurrency: items scored at once by async evaluators.
@@ -150,6 +154,7 @@ class EvaluationSuite:
         alpha: float = 0.05,
         n_resamples: int = 2000,
         seed: int = 0,
+        normal_min_n: int = NORMAL_MIN_N,
         on_error: OnError = "skip",
         details: bool = False,
         concurrency: int = 8,
@@ -176,12 +181,18 @@ class EvaluationSuite:
             raise ConfigError("confidence and alpha must lie strictly between 0 and 1")
         if n_resamples <= 0 or concurrency <= 0:
             raise ConfigError("n_resamples and concurrency must be positive")
+        if isinstance(normal_min_n, bool) or not isinstance(normal_min_n, int) or normal_min_n < 0:
+            raise ConfigError(
+                f"normal_min_n must be a whole number >= 0, got {normal_min_n!r}",
+                hint=f"e.g. {NORMAL_MIN_N}; 0 always resamples",
+            )
         self.group_by: tuple[Grouping, ...] = tuple(dict.fromkeys(group_by))
         self.primary = primary
         self.confidence = confidence
         self.alpha = alpha
         self.n_resamples = n_resamples
         self.seed = seed
+        self.normal_min_n = normal_min_n
         self.on_error: OnError = on_error
         self.details = details
         self.concurrency = concurrency
@@ -216,6 +227,7 @@ class EvaluationSuite:
             "alpha": config.alpha,
             "n_resamples": config.n_resamples,
             "seed": config.seed,
+            "normal_min_n": config.normal_min_n,
             "on_error": config.on_error,
             "details": config.details,
             "concurrency": config.concurrency,
@@ -288,6 +300,7 @@ class EvaluationSuite:
                             confidence=self.confidence,
                             n_resamples=self.n_resamples,
                             seed=self.seed,
+                            normal_min_n=self.normal_min_n,
                         ),
                     )
                 )
@@ -307,6 +320,7 @@ class EvaluationSuite:
                 alpha=self.alpha,
                 n_resamples=self.n_resamples,
                 seed=self.seed,
+                normal_min_n=self.normal_min_n,
             ),
             vqaft_version=__version__,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -407,6 +421,7 @@ class EvaluationSuite:
                 confidence=self.confidence,
                 n_resamples=self.n_resamples,
                 seed=self.seed,
+                normal_min_n=self.normal_min_n,
             )
         else:
             evaluation = self._score_with_details(prepared, cheap, detailed)
@@ -441,6 +456,7 @@ class EvaluationSuite:
                 confidence=self.confidence,
                 n_resamples=self.n_resamples,
                 seed=self.seed,
+                normal_min_n=self.normal_min_n,
             )
             items = list(base.items)
             base_groups: dict[str, GroupResult] = dict(base.groups)
@@ -526,6 +542,7 @@ class EvaluationSuite:
                 confidence=self.confidence,
                 n_resamples=self.n_resamples,
                 seed=self.seed,
+                normal_min_n=self.normal_min_n,
             )
             n_errors[label] = sum(1 for it in members if label in it.errors)
         return summaries, n_errors

@@ -81,6 +81,9 @@ class SuiteInfo(BaseModel):
         group_by: the groupings reported besides "All".
         primary: the evaluator label used for disagreements (first pass/fail one by default).
         confidence, alpha, n_resamples, seed: statistics settings.
+        normal_min_n: groups of at least this many items used the normal approximation
+            (``0``: none did; results saved before the setting existed load with ``0``, as
+            they always resampled).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -97,6 +100,7 @@ class SuiteInfo(BaseModel):
     alpha: float
     n_resamples: int
     seed: int
+    normal_min_n: int = 0
 
 
 class ModelResult(BaseModel):

@@ -29,7 +29,11 @@ from vqaft.evaluate.suite_result import SuiteResult
 
 __all__ = ["Headline", "HeadlineComparison", "HeadlineGroup", "HeadlineModel", "headline"]
 
-_TEST_NAMES = {"mcnemar-exact": "McNemar", "sign-flip-permutation": "permutation test"}
+_TEST_NAMES = {
+    "mcnemar-exact": "McNemar",
+    "sign-flip-permutation": "permutation test",
+    "sign-flip-normal": "normal-approximation permutation test",
+}
 
 
 class HeadlineModel(BaseModel):
@@ -46,7 +50,8 @@ class HeadlineComparison(BaseModel):
     """``model`` against ``baseline`` on their shared examples (``difference = model - baseline``).
 
     Attributes:
-        test: ``mcnemar-exact`` for pass/fail metrics, ``sign-flip-permutation`` otherwise.
+        test: ``mcnemar-exact`` for pass/fail metrics, ``sign-flip-permutation`` otherwise
+            (``sign-flip-normal`` for large groups).
     """
 
     model_config = ConfigDict(frozen=True)

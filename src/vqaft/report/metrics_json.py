@@ -5,11 +5,17 @@ gives its JSON Schema). ``schema_version`` is ``"MAJOR.MINOR"``: a minor bump on
 optional fields; a major bump renames or removes something, and :func:`read_metrics` refuses a
 major version it does not know. Every number sits next to what produced it: the evaluator label
 keys :attr:`MetricsDocument.evaluators` (name, version, settings); every interval names its
-method (``wilson``, ``bootstrap``, ``newcombe``, ``paired-bootstrap``).
+method (``wilson``, ``bootstrap``, ``normal``, ``newcombe``, ``paired-bootstrap``,
+``paired-normal``) and every comparison its test (``mcnemar-exact``,
+``sign-flip-permutation``, ``sign-flip-normal``).
+
+Versions: ``1.1`` added ``suite.normal_min_n`` (the group size from which continuous means and
+comparisons use the normal approximation; a ``1.0`` file reads as ``0``, never) and the
+methods ``normal`` / ``paired-normal`` and the test ``sign-flip-normal``.
 
 Shape (abridged)::
 
-    {"schema_version": "1.0", "vqaft_version": "0.1.0", "created_at": "...",
+    {"schema_version": "1.1", "vqaft_version": "0.1.0", "created_at": "...",
      "suite": {"name", "classifier", "closed_types", "group_by", "primary", "confidence", ...},
      "gold": {"source": "file" | "predictions", "file", "n_skipped", "skipped": [...]},
      "evaluators": {"exact": {"name", "version", "settings", "kind", "ratings"}},
@@ -60,7 +66,7 @@ __all__ = [
     "write_metrics",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """Version of the metrics.json layout written by this vqaft."""
 
 METRICS_FILE = "metrics.json"
@@ -195,6 +201,7 @@ class SuiteEntry(_Entry):
     alpha: float
     n_resamples: int
     seed: int
+    normal_min_n: int = 0  # added in 1.1; 1.0 files always resampled
 
 
 class GoldInfo(_Entry):
@@ -312,7 +319,7 @@ def build_metrics(result: SuiteResult) -> MetricsDocument:
     ...     [{"example_id": 1, "predicted_answer": "Yes", "actual_answer": "Yes"}])
     >>> doc = build_metrics(EvaluationSuite("exact").run({"m": preds}))
     >>> doc.schema_version, doc.models["m"].overall.metrics["exact"].mean
-    ('1.0', 1.0)
+    ('1.1', 1.0)
     """
     models: dict[str, ModelEntry] = {}
     for name, model in result.models.items():
@@ -369,6 +376,7 @@ def build_metrics(result: SuiteResult) -> MetricsDocument:
             alpha=suite.alpha,
             n_resamples=suite.n_resamples,
             seed=suite.seed,
+            normal_min_n=suite.normal_min_n,
         ),
         gold=GoldInfo(
             source="predictions" if result.gold is None else "file",

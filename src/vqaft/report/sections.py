@@ -91,13 +91,20 @@ def _provenance(document: MetricsDocument) -> Section:
         for label, info in document.evaluators.items()
     )
     suite = document.suite
+    normal = (
+        f" Groups of at least {suite.normal_min_n:,} items use the normal approximation "
+        "instead of resampling, for means and comparisons (the test counts only the pairs "
+        "whose scores differ)."
+        if suite.normal_min_n
+        else ""
+    )
     paragraphs = (
         f"Intervals are {suite.confidence:.0%} confidence intervals ("
         + ", ".join(method_names(document) or ["none"])
         + "). Pass/fail rates use Wilson intervals, continuous means a seeded bootstrap "
         f"({suite.n_resamples} resamples, seed {suite.seed}). Comparisons are paired on shared "
-        "example ids: exact McNemar test for pass/fail metrics, sign-flip permutation test for "
-        f"continuous ones, significant when p < {suite.alpha:g}.",
+        "example ids: exact McNemar test for pass/fail metrics, sign-flip permutation test and "
+        f"paired bootstrap for continuous ones, significant when p < {suite.alpha:g}.{normal}",
         f"Question types by the {suite.classifier!r} classifier; closed types: "
         + (", ".join(suite.closed_types) or "none")
         + ".",

@@ -96,7 +96,11 @@ def kind_text(kind: str) -> str:
 
 def test_name(test: str) -> str:
     """The human name of a paired test."""
-    return {"mcnemar-exact": "McNemar", "sign-flip-permutation": "permutation test"}.get(test, test)
+    return {
+        "mcnemar-exact": "McNemar",
+        "sign-flip-permutation": "permutation test",
+        "sign-flip-normal": "normal-approximation permutation test",
+    }.get(test, test)
 
 
 def comparison_statement(comparison: _Paired, *, a: str, b: str, label: str, group: str) -> str:
