@@ -72,3 +72,34 @@ def test_without_memfd_it_falls_back_to_bytesio(monkeypatch: pytest.MonkeyPatch)
     thread.join()
     assert result == [_reference(image, "JPEG", quality=90)]
     assert handles == [None]
+
+
+def _file_inode() -> int:
+    handle = _image_save._local.handle
+    return os.fstat(handle.fileno()).st_ino
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="needs memfd_create (Linux)")
+def test_a_forked_child_does_not_share_the_parents_file() -> None:
+    """After fork the child would share the parent's file (offset and contents), so a parent
+    and child encoding at once would corrupt each other's bytes: the child opens its own."""
+    parent_image, child_image = _image(5, (300, 200)), _image(6, (40, 30))
+    save_to_bytes(parent_image, "PNG")  # the parent's thread now holds an in-memory file
+    parent_inode = _file_inode()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(read)
+            same = save_to_bytes(child_image, "PNG") == _reference(child_image, "PNG")
+            os.write(write, f"{int(same)} {_file_inode()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        same, child_inode = pipe.read().decode().split()
+    os.waitpid(pid, 0)
+    assert same == "1"
+    assert int(child_inode) != parent_inode
+    assert _file_inode() == parent_inode
+    assert save_to_bytes(parent_image, "PNG") == _reference(parent_image, "PNG")

@@ -37,6 +37,10 @@ class _MemoryFile(io.FileIO):
 
 def _thread_file() -> io.FileIO | None:
     handle: io.FileIO | None = getattr(_local, "handle", None)
+    if handle is not None and getattr(_local, "pid", None) != os.getpid():
+        # A forked child inherits the thread's file *description* (offset and contents are
+        # shared with the parent): it must not write into it. It gets a file of its own.
+        handle = None
     if handle is None and hasattr(os, "memfd_create"):
         try:
             fd = os.memfd_create("vqaft-image", getattr(os, "MFD_CLOEXEC", 0))
@@ -47,6 +51,7 @@ def _thread_file() -> io.FileIO | None:
         handle = _MemoryFile(fd, "w+b", closefd=False)
         weakref.finalize(handle, os.close, fd)
         _local.handle = handle
+        _local.pid = os.getpid()
     return handle
 
 
