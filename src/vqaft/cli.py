@@ -11,9 +11,9 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from vqaft import __version__
+from vqaft._cli_args import key_value
 from vqaft.datasets.base import DatasetAdapter, few_shot_examples
 from vqaft.errors import ConfigError, VqaftError
 from vqaft.types import Example
@@ -23,18 +23,6 @@ __all__ = ["build_parser", "main"]
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    """Parse ``key=value``; the value is read as JSON when it parses, else kept as a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        value: Any = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.replace("-", "_"), value
 
 
 def _read_text_arg(value: str) -> str:
@@ -68,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset-arg",
         "-D",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="adapter argument, repeatable (e.g. -D source=howard-hou/OCR-VQA)",

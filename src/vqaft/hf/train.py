@@ -17,27 +17,16 @@ re-attached to the finished job), 2 an error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vqaft._cli_args import key_value
 from vqaft.errors import VqaftError
 
 __all__ = ["build_parser", "main"]
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        value: Any = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.replace("-", "_"), value
 
 
 def _modules(text: str) -> str | list[str]:
@@ -65,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-multiplier", type=float, help="scales --learning-rate")
     p.add_argument("--seed", type=int, help="default 42")
     p.add_argument("--suffix", help="the adapter's name (the LoRA module name for vLLM)")
-    p.add_argument("--metadata", action="append", type=_key_value, default=[], metavar="K=V")
+    p.add_argument("--metadata", action="append", type=key_value, default=[], metavar="K=V")
     p.add_argument("--new-job", action="store_true", help="replace a job trained on other data")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -93,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--option",
         "-O",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="any other TRLSettings key (JSON value), e.g. -O eval_steps=50 "

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vqaft._cli_args import key_value
+
 if TYPE_CHECKING:
     from vqaft.predict.chat_format import RequestOptions
     from vqaft.predict.connection import OpenAIConnection
@@ -30,18 +32,6 @@ __all__ = ["add_commands"]
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    """``key=value``; the value is read as JSON when it parses, else kept as a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        value: Any = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.replace("-", "_"), value
 
 
 def _positive_int(text: str) -> int:
@@ -80,7 +70,7 @@ def add_commands(subparsers: Any) -> None:
         "--predictor-arg",
         "-P",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="argument for a non-openai predictor backend, repeatable",
@@ -129,7 +119,7 @@ def add_commands(subparsers: Any) -> None:
         "--option",
         "-O",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="another request-body field (JSON value), repeatable, e.g. -O top_k=20",
