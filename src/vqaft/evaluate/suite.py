@@ -413,16 +413,7 @@ class EvaluationSuite:
         detailed = {k: e for k, e in self.evaluators.items() if wants_details(e)}
         cheap = {k: e for k, e in self.evaluators.items() if k not in detailed}
         if not detailed:
-            evaluation = score_predictions(
-                prepared,
-                cheap,
-                classifier=self.classifier,
-                details=self.details,
-                confidence=self.confidence,
-                n_resamples=self.n_resamples,
-                seed=self.seed,
-                normal_min_n=self.normal_min_n,
-            )
+            evaluation = self._score(prepared, cheap)
         else:
             evaluation = self._score_with_details(prepared, cheap, detailed)
         groups: dict[str, dict[str, GroupResult]] = {}
@@ -439,6 +430,19 @@ class EvaluationSuite:
             gold_mismatches=mismatches,
         )
 
+    def _score(self, prepared: PredictionSet, evaluators: dict[str, Evaluator]) -> EvaluationResult:
+        """Score ``prepared`` with ``evaluators`` under the suite's settings."""
+        return score_predictions(
+            prepared,
+            evaluators,
+            classifier=self.classifier,
+            details=self.details,
+            confidence=self.confidence,
+            n_resamples=self.n_resamples,
+            seed=self.seed,
+            normal_min_n=self.normal_min_n,
+        )
+
     # -- evaluators that need per-item details (judges) ---------------------------------------
 
     def _score_with_details(
@@ -448,16 +452,7 @@ class EvaluationSuite:
         detailed: dict[str, Evaluator],
     ) -> EvaluationResult:
         if cheap:
-            base = score_predictions(
-                prepared,
-                cheap,
-                classifier=self.classifier,
-                details=self.details,
-                confidence=self.confidence,
-                n_resamples=self.n_resamples,
-                seed=self.seed,
-                normal_min_n=self.normal_min_n,
-            )
+            base = self._score(prepared, cheap)
             items = list(base.items)
             base_groups: dict[str, GroupResult] = dict(base.groups)
         else:
