@@ -49,7 +49,6 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, overload
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from numpy.typing import NDArray
@@ -74,6 +73,7 @@ from vqaft.evaluate.judge_prompt import (
 )
 from vqaft.evaluate.normalize import normalize_answers
 from vqaft.evaluate.question_types import QuestionClassifier, question_classifier
+from vqaft.predict.connection import public_url
 
 if TYPE_CHECKING:
     import openai
@@ -375,7 +375,7 @@ class LLMJudge(BaseEvaluator):
         self._refusal: VqaftError | None = None
         self.settings = {
             "model": model,
-            "base_url": _public_url(base_url),
+            "base_url": public_url(base_url),
             "prompt_version": self.prompt.version,
             "scores": dict(self.scores),
             "pass_threshold": self.pass_threshold,
@@ -857,17 +857,6 @@ def _rating_scores(scores: Mapping[str, float] | None) -> dict[Rating, float]:
             raise ConfigError(f"the score of {name!r} must lie in [0, 1], not {value!r}")
         merged[rating] = float(value)
     return merged
-
-
-def _public_url(url: str | None) -> str | None:
-    """``url`` without user info, query or fragment (they may hold credentials)."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 # -- the sync entry point -------------------------------------------------------------------
