@@ -792,3 +792,20 @@ def test_strict_server_reports_responder_exceptions() -> None:
             fake.client(max_retries=0).chat.completions.create(model=MODEL, messages=USER)
         assert len(fake.internal_errors) == 1
     assert not fake.running
+
+
+def test_training_file_lines_split_at_newlines_only() -> None:
+    """Our JSONL keeps U+2028 and U+0085 unescaped (ensure_ascii=False): still one record."""
+    from vqaft.testing._job_results import analyse_training_file
+
+    record = {
+        "messages": [
+            {"role": "user", "content": "Title?\u2028Second line\x85third"},
+            {"role": "assistant", "content": "A\u2029B"},
+        ]
+    }
+    line = json.dumps(record, ensure_ascii=False)
+    assert "\u2028" in line
+    facts = analyse_training_file(((line + "\n") * 10).encode(), min_examples=10)
+    assert facts.problem is None
+    assert facts.examples == 10

@@ -25,7 +25,7 @@ from vqaft.errors import ConfigError, EvaluationError
 from vqaft.evaluate import PredictionSet, create_evaluator, evaluator_info, score_predictions
 from vqaft.evaluate import judge as judge_module
 from vqaft.evaluate.judge import LLMJudge, yes_no_meaning
-from vqaft.evaluate.judge_cache import JudgeCache, cache_key
+from vqaft.evaluate.judge_cache import CacheEntry, JudgeCache, cache_key
 from vqaft.evaluate.judge_prompt import (
     PROMPT_VERSION,
     RATINGS,
@@ -309,6 +309,29 @@ def test_cache_skips_unreadable_lines_and_keeps_appending(
     assert (run.sources()["cache"], run.sources()["judge"]) == (4, 2)
     # The new entries start on a fresh line: a fresh cache reads all six ratings.
     assert len(JudgeCache(path)) == 6
+
+
+def test_cache_entries_with_line_separator_characters_read_back(tmp_path: Path) -> None:
+    """JSON leaves U+2028, U+2029 and U+0085 unescaped; the file is split at newlines only."""
+    path = tmp_path / "judge.jsonl"
+    texts = ["first\u2028second", "para\u2029graph", "next\x85line", "sep\x1c\x1d\x1e"]
+    entries = [
+        CacheEntry.make(
+            model="m",
+            prompt_version="v",
+            question=f"q{n} {text}",
+            closed=False,
+            gold=[text],
+            prediction=text,
+            rating="Very Similar",
+        )
+        for n, text in enumerate(texts)
+    ]
+    JudgeCache(path).put(entries)
+    reread = JudgeCache(path)
+    assert reread.skipped == []
+    assert len(reread) == len(texts)
+    assert [reread.get(entry.key) for entry in entries] == ["Very Similar"] * len(texts)
 
 
 def test_threads_sharing_a_cache_file_write_whole_lines(tmp_path: Path) -> None:

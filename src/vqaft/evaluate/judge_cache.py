@@ -213,7 +213,9 @@ class JudgeCache:
                 hint="fix its permissions, or pass another cache path (or cache=None)",
             ) from exc
         self._needs_newline = bool(raw) and not raw.endswith(b"\n")
-        for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        # Split at "\n" only: str.splitlines would also split inside entries whose text holds
+        # U+2028, U+0085 or other characters that JSON leaves unescaped.
+        for number, line in enumerate(raw.decode("utf-8", errors="replace").split("\n"), 1):
             if not line.strip():
                 continue
             try:

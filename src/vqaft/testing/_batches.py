@@ -140,7 +140,8 @@ def parse_batch_input(content: bytes, endpoint: str) -> tuple[list[_Line], list[
     seen: set[str] = set()
     text = content.decode("utf-8", "replace")
     url = endpoint[len("/v1") :] if endpoint.startswith("/v1") else endpoint
-    for number, raw in enumerate(text.splitlines(), 1):
+    # Split at "\n" only: str.splitlines also splits at U+2028 and U+0085.
+    for number, raw in enumerate(text.split("\n"), 1):
         if not raw.strip():
             continue
         try:

@@ -41,7 +41,8 @@ def analyse_training_file(content: bytes, *, min_examples: int) -> TrainingFileF
     examples = 0
     tokens = 0
     problem: str | None = None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # Split at "\n" only: str.splitlines also splits at U+2028 and U+0085.
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
