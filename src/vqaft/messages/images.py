@@ -20,7 +20,6 @@ them into something the API takes, following an :class:`ImagePolicy`:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import warnings
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pybase64
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -427,4 +427,6 @@ def _load(image: Image.Image) -> None:
 
 
 def _data_url(mime: str, payload: bytes) -> bytes:
-    return b"data:" + mime.encode("ascii") + b";base64," + base64.b64encode(payload)
+    # pybase64: the same bytes as base64.b64encode, 10-30x faster (SIMD). It matters here:
+    # this runs once per image on the encoding threads, under the GIL.
+    return b"data:" + mime.encode("ascii") + b";base64," + pybase64.b64encode(payload)
