@@ -31,7 +31,6 @@ answers) and ``manifest.json``::
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -58,6 +57,7 @@ from vqaft.messages._encode_pool import (
     open_executor,
     resolve_workers,
 )
+from vqaft.messages._record_lines import RecordLines, json_string_body
 from vqaft.messages._record_writer import RecordWriter
 from vqaft.messages.builder import MessageBuilder
 from vqaft.messages.images import ImagePolicy, _Encoded
@@ -384,75 +384,6 @@ def _done(outcome: EncodeOutcome) -> Future[EncodeOutcome]:
     return future
 
 
-class _Sink:
-    """Turns examples into JSONL lines (handed to a :class:`RecordWriter`) and ids lines."""
-
-    def __init__(
-        self,
-        records: RecordWriter,
-        ids: IO[bytes],
-        builder: MessageBuilder,
-        few_shot: list[bytes],
-    ) -> None:
-        self.records = records
-        self.ids = ids
-        self.builder = builder
-        self.lines = 0
-        # Records are serialised with placeholders where image URLs go; the (large) URLs are
-        # then written as bytes, without json.dumps scanning them once per question.
-        token = secrets.token_hex(8)
-        self._main_slot = f"vqaft-image-{token}-main"
-        self._few_shot_slots = [f"vqaft-image-{token}-{i}" for i in range(len(few_shot))]
-        self._slot = re.compile(f"vqaft-image-{token}-(main|[0-9]+)")
-        self._few_shot = few_shot
-        self._few_shot_digests = [_url_digest(url) for url in few_shot]
-
-    def write(
-        self,
-        example: Example,
-        url: bytes,
-        url_digest: bytes,
-        image_sha256: str,
-        *,
-        include_answer: bool,
-    ) -> None:
-        record = self.builder.build_with_urls(
-            example, self._main_slot, self._few_shot_slots, include_answer=include_answer
-        )
-        parts = self._slot.split(json.dumps(record, ensure_ascii=False))
-        chunks: list[bytes] = []
-        fingerprint: list[bytes] = []
-        for index, part in enumerate(parts):
-            if index % 2 == 0:
-                text = part.encode()
-                chunks.append(text)
-                fingerprint.append(text)
-            elif part == "main":
-                chunks.append(url)
-                fingerprint.append(url_digest)
-            else:
-                chunks.append(self._few_shot[int(part)])
-                fingerprint.append(self._few_shot_digests[int(part)])
-        chunks.append(b"\n")
-        fingerprint.append(b"\n")
-        self.records.put(chunks, fingerprint)
-        self.lines += 1
-        side = {
-            "line": self.lines,
-            "example_id": example.id,
-            "image_id": example.image_id,
-            "question": example.question,
-            "answers": list(example.answers),
-            "image_sha256": image_sha256,
-        }
-        self.ids.write(json.dumps(side, ensure_ascii=False).encode() + b"\n")
-
-
-def _json_string_body(text: str) -> bytes:
-    """``text`` as it appears between the quotes of a JSON string."""
-    return json.dumps(text, ensure_ascii=False)[1:-1].encode()
-
-
 def _write_split(
     examples: Iterable[Example],
     path: Path,
@@ -475,7 +406,7 @@ def _write_split(
     path.parent.mkdir(parents=True, exist_ok=True)
     side_path = ids_path(path)
     my_skipped: list[SkippedItem] = []
-    few_shot = [_json_string_body(url) for url in builder.few_shot_urls(policy)]
+    few_shot = [json_string_body(url) for url in builder.few_shot_urls(policy)]
     detail = builder.detail
     pending: deque[_Group] = deque()
     running: dict[str, Future[EncodeOutcome]] = {}
@@ -496,7 +427,14 @@ def _write_split(
                 leave=True,
             )
         )
-        sink = _Sink(hashing, ids, builder, few_shot)
+        sink = RecordLines(
+            hashing,
+            ids,
+            builder,
+            few_shot,
+            [_url_digest(url) for url in few_shot],
+            include_answer=include_answer,
+        )
 
         def flush(group: _Group) -> None:
             outcome = group.outcome.result()
@@ -537,9 +475,7 @@ def _write_split(
                 if example.image_id != last_image[0]:
                     counts["images"] += 1
                     last_image[0] = example.image_id
-                sink.write(
-                    example, url, url_digest, group.image_sha256, include_answer=include_answer
-                )
+            sink.write_group(group.examples, url, url_digest, group.image_sha256)
 
         current: _Group | None = None
         previous_ref = None
@@ -652,7 +588,7 @@ def _identify(
                 "the chat API fetches http(s) URLs only; download the image or fix the URL",
             )
             return f"bad-url:{digest}", digest, _done(failure), b""
-        body = _json_string_body(url)
+        body = json_string_body(url)
         passthrough = _Encoded(body, "", 0, 0, 0, digest, reencoded=False)
         return f"url:{digest}", digest, _done(passthrough), b""
     try:
