@@ -49,6 +49,32 @@ def test_a_smaller_image_after_a_larger_one_is_not_padded() -> None:
     assert save_to_bytes(small, "PNG") == _reference(small, "PNG")
 
 
+@pytest.mark.parametrize(
+    ("fmt", "options"), [("JPEG", {"quality": 100}), ("WEBP", {"quality": 80})]
+)
+def test_sizes_up_and_down_give_the_reference_bytes(fmt: str, options: dict[str, Any]) -> None:
+    """The in-memory file is overwritten, not truncated: stale bytes must never leak in."""
+    for seed, size in enumerate([(300, 200), (30, 20), (400, 100), (10, 10), (250, 250)]):
+        image = _image(seed, size)
+        assert save_to_bytes(image, fmt, **options) == _reference(image, fmt, **options)
+
+
+def test_a_large_image_does_not_stay_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_image_save, "_KEEP_BYTES", 10_000)
+    small, large = _image(4, (20, 20)), _image(5, (300, 300))
+
+    def file_size() -> int:
+        handle = _image_save._local.handle
+        return os.fstat(handle.fileno()).st_size
+
+    assert save_to_bytes(large, "PNG") == _reference(large, "PNG")
+    assert file_size() == 0  # emptied after a result over the limit
+    assert save_to_bytes(small, "PNG") == _reference(small, "PNG")
+    assert 0 < file_size() < 10_000  # small results stay, to be overwritten next time
+    assert save_to_bytes(large, "PNG") == _reference(large, "PNG")
+    assert file_size() == 0
+
+
 def test_threads_each_get_their_own_file() -> None:
     images = [_image(seed, (200 + seed, 150)) for seed in range(24)]
     expected = [_reference(im, "JPEG", quality=95) for im in images]

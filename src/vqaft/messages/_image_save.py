@@ -29,6 +29,7 @@ from PIL import Image
 __all__ = ["save_to_bytes"]
 
 _local = threading.local()
+_KEEP_BYTES = 8 << 20  # an in-memory file larger than this is emptied after use
 
 
 class _MemoryFile(io.FileIO):
@@ -62,8 +63,9 @@ def save_to_bytes(image: Image.Image, format: str, **options: Any) -> bytes:
         buffer = io.BytesIO()
         image.save(buffer, format=format, **options)
         return buffer.getvalue()
+    # Overwrite from the start without truncating: the file's pages are reused rather than
+    # freed and faulted in again, and only the first ``size`` bytes are read back.
     handle.seek(0)
-    handle.truncate(0)
     image.save(handle, format=format, **options)
     size = handle.tell()
     chunks = [os.pread(handle.fileno(), size, 0)]
@@ -74,4 +76,6 @@ def save_to_bytes(image: Image.Image, format: str, **options: Any) -> bytes:
             raise OSError(f"in-memory image file ended at {done} of {size} bytes")
         chunks.append(chunk)
         done += len(chunk)
+    if size > _KEEP_BYTES:
+        handle.truncate(0)  # do not hold on to the memory of an unusually large image
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -481,7 +481,7 @@ def _write_split(
         previous_ref = None
         for example in examples:
             ref = example.image
-            if current is not None and ref == previous_ref:
+            if current is not None and (ref is previous_ref or ref == previous_ref):
                 current.examples.append(example)
                 continue
             key, image_sha256, outcome, data = _identify(example)
