@@ -129,6 +129,26 @@ CPU: dict[str, float] = {}
 """CPU seconds (all threads of this process) of the last run of each side."""
 
 
+def cpu_counters() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(value) for value in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    steal = fields[7] if len(fields) > 7 else 0
+    return steal, sum(fields[:8])
+
+
+def steal_since(before: tuple[int, int] | None) -> str:
+    """The share of CPU time the hypervisor gave to other guests since ``before``: on a
+    shared VM this is how much of the two vCPUs a run did not get."""
+    after = cpu_counters()
+    if before is None or after is None or after[1] == before[1]:
+        return ""
+    return f" steal {100 * (after[0] - before[0]) / (after[1] - before[1]):2.0f}%"
+
+
 def run_ours(rows: list[dict[str, Any]], path: Path, workers: int | None) -> float:
     started, cpu = time.perf_counter(), time.process_time()
     write_split(
@@ -250,16 +270,21 @@ def main(argv: list[str] | None = None) -> int:
         cpu_runs: list[tuple[float, float]] = []
         for run in range(1, max(1, args.repeat) + 1):
             settle(ours_path, seed_path)
+            counters = cpu_counters()
             ours_runs.append(run_ours(rows, ours_path, args.workers))
             size_mb = ours_path.stat().st_size / 1e6
-            line = f"run {run}: ours {ours_runs[-1]:6.2f} s ({n_pairs / ours_runs[-1]:5.0f} QA/s)"
+            line = (
+                f"run {run}: ours {ours_runs[-1]:6.2f} s ({n_pairs / ours_runs[-1]:5.0f} QA/s"
+                f"{steal_since(counters)})"
+            )
             if not args.skip_seed:
                 settle(seed_path)
+                counters = cpu_counters()
                 seed_runs.append(run_seed(rows, seed_path))
                 cpu_runs.append((CPU["ours"], CPU["seed"]))
                 line += (
-                    f"   seed {seed_runs[-1]:6.2f} s ({n_pairs / seed_runs[-1]:4.0f} QA/s)"
-                    f"   ratio {seed_runs[-1] / ours_runs[-1]:.1f}x"
+                    f"   seed {seed_runs[-1]:6.2f} s ({n_pairs / seed_runs[-1]:4.0f} QA/s"
+                    f"{steal_since(counters)})   ratio {seed_runs[-1] / ours_runs[-1]:.1f}x"
                 )
             print(line, flush=True)
         ours = statistics.median(ours_runs)
