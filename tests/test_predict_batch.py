@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,6 +128,60 @@ def test_an_interrupted_create_is_found_again_by_its_input_file(
     assert fake.log.count("batches.create") == 1
     assert fake.log.count("batches.list") == 2
     assert summary.batches == (batch_id,)
+    assert summary.complete
+
+
+def _other_batches(fake: FakeOpenAI, count: int) -> None:
+    """``count`` batches made by someone else on the same account (one shared input file)."""
+    client = openai.OpenAI(base_url=fake.base_url, api_key="sk-other-key", max_retries=0)
+    line = {
+        "custom_id": "other-0",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+    }
+    upload = client.files.create(file=("other.jsonl", json.dumps(line).encode()), purpose="batch")
+    for _ in range(count):
+        client.batches.create(
+            input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+
+
+def test_an_interrupted_create_is_found_beyond_the_first_page_of_batches(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    test = write_test_files(tmp_path, 4)
+    out = tmp_path / "p.jsonl"
+    _run(fake, test, out, wait=False)
+    state_path = batch_state_path(out)
+    state = json.loads(state_path.read_text())
+    batch_id = state["parts"][0]["batch_id"]
+    assert isinstance(state["parts"][0]["input_file_created_at"], int)
+    state["parts"][0]["batch_id"] = None  # killed between create and saving its id ...
+    state["parts"][0]["status"] = "uploaded"
+    state_path.write_text(json.dumps(state))
+    _other_batches(fake, 150)  # ... and 150 newer batches push it to the second page
+    fake.reset_log()
+    summary = _run(fake, test, out)
+    assert fake.log.count("batches.create") == 0
+    assert fake.log.count("batches.list") == 2
+    assert summary.batches == (batch_id,)
+    assert summary.complete
+
+
+def test_the_search_stops_at_batches_older_than_the_input_file(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    _other_batches(fake, 250)
+    time.sleep(1.1)  # created_at has one-second resolution
+    fake.reset_log()
+    test = write_test_files(tmp_path, 4)
+    out = tmp_path / "p.jsonl"
+    summary = _run(fake, test, out)
+    # No batch of ours exists yet; the first page already holds batches older than our
+    # input file, so the search ends there instead of reading all three pages.
+    assert fake.log.count("batches.list") == 1
+    assert fake.log.count("batches.create") == 1
     assert summary.complete
 
 

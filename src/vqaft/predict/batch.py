@@ -53,6 +53,7 @@ __all__ = ["BatchLimits", "BatchPart", "BatchState", "batch_state_path", "predic
 T = TypeVar("T")
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+_FIND_PAGES = 100  # pages of 100 batches read when looking for one by its input file
 """Batch statuses after which nothing changes."""
 
 
@@ -81,6 +82,7 @@ class BatchPart(BaseModel):
     custom_ids: list[str]
     input_path: str | None = None
     input_file_id: str | None = None
+    input_file_created_at: int | None = None
     batch_id: str | None = None
     status: str = "building"
     completed: int = 0
@@ -163,18 +165,36 @@ class _Api:
                 hint="check the input and the endpoint; rerun to resume",
             ) from failed
 
-    def upload(self, path: Path) -> str:
-        def send() -> str:
+    def upload(self, path: Path) -> tuple[str, int | None]:
+        """Upload a batch input file; its id and creation time (server clock, Unix seconds)."""
+
+        def send() -> tuple[str, int | None]:
             with open(path, "rb") as handle:
-                return self.client.files.create(file=handle, purpose="batch").id
+                uploaded = self.client.files.create(file=handle, purpose="batch")
+            created = getattr(uploaded, "created_at", None)
+            return uploaded.id, int(created) if isinstance(created, (int, float)) else None
 
         return self.call(f"uploading {path.name}", send)
 
-    def find_batch(self, input_file_id: str) -> Any:
+    def find_batch(self, input_file_id: str, not_before: int | None = None) -> Any:
+        """The batch made from ``input_file_id``, or None.
+
+        Batches are listed newest first, page by page, until one is found or the listing
+        reaches batches created before the input file was (``not_before``, the file's
+        ``created_at`` on the same server clock): none of those can use it. Without that
+        time, at most :data:`_FIND_PAGES` pages are read.
+        """
         page = self.call("listing batches", lambda: self.client.batches.list(limit=100))
-        for batch in page.data:  # the first page only: a fresh batch is among the newest
-            if batch.input_file_id == input_file_id:
-                return batch
+        for _ in range(_FIND_PAGES):
+            for batch in page.data:
+                if batch.input_file_id == input_file_id:
+                    return batch
+            older = [b.created_at for b in page.data if isinstance(b.created_at, int)]
+            if not_before is not None and older and min(older) < not_before:
+                return None
+            if not page.has_next_page():
+                return None
+            page = self.call("listing batches", page.get_next_page)
         return None
 
     def create(self, input_file_id: str, endpoint: str, metadata: Mapping[str, str]) -> Any:
@@ -553,7 +573,7 @@ def _submit(
     if part.input_file_id is None:
         if part.input_path is None:  # pragma: no cover - parts are built with a path
             raise PredictionError(f"batch part {part.number} has no input file")
-        part.input_file_id = api.upload(Path(part.input_path))
+        part.input_file_id, part.input_file_created_at = api.upload(Path(part.input_path))
         part.status = "uploaded"
         state.save(state_path)
         with contextlib.suppress(OSError):
@@ -561,7 +581,7 @@ def _submit(
         part.input_path = None
         state.save(state_path)
     if part.batch_id is None:
-        batch = api.find_batch(part.input_file_id)
+        batch = api.find_batch(part.input_file_id, part.input_file_created_at)
         if batch is None:
             batch = api.create(
                 part.input_file_id,
