@@ -578,7 +578,9 @@ class TRLFineTuner(BaseFineTuner):
             "save_total_limit": 2,
             "report_to": [str(i.get("type")) for i in config.integrations] or "none",
             "max_length": settings.max_length,
-            "gradient_checkpointing": settings.gradient_checkpointing,
+            # transformers 5 names it activation_checkpointing (the old name is a deprecated
+            # alias that warns); vqaft's setting keeps its name.
+            "activation_checkpointing": settings.gradient_checkpointing,
             "remove_unused_columns": False,
             "completion_only_loss": True,
             "disable_tqdm": True,
