@@ -110,18 +110,26 @@ def test_a_rerun_re_attaches_instead_of_creating_new_batches(
     assert third.batches == first.batches
 
 
-def test_an_interrupted_create_is_found_again_by_its_input_file(
-    tmp_path: Path, fake: FakeOpenAI
-) -> None:
+def _interrupted_create(tmp_path: Path, fake: FakeOpenAI) -> tuple[Path, Path, str]:
+    """A batch created on the server whose id the state file lost, as when killed between
+    creating it and saving its id. Returns the test file, the predictions file, the id."""
     test = write_test_files(tmp_path, 4)
     out = tmp_path / "p.jsonl"
     _run(fake, test, out, wait=False)
     state_path = batch_state_path(out)
     state = json.loads(state_path.read_text())
     batch_id = state["parts"][0]["batch_id"]
-    state["parts"][0]["batch_id"] = None  # as if killed between create and saving its id
+    assert isinstance(state["parts"][0]["input_file_created_at"], int)
+    state["parts"][0]["batch_id"] = None
     state["parts"][0]["status"] = "uploaded"
     state_path.write_text(json.dumps(state))
+    return test, out, batch_id
+
+
+def test_an_interrupted_create_is_found_again_by_its_input_file(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    test, out, batch_id = _interrupted_create(tmp_path, fake)
     summary = _run(fake, test, out)
     # Before creating a batch vqaft looks for one made from the same input file: once in
     # each run, and the second run finds it.
@@ -150,17 +158,8 @@ def _other_batches(fake: FakeOpenAI, count: int) -> None:
 def test_an_interrupted_create_is_found_beyond_the_first_page_of_batches(
     tmp_path: Path, fake: FakeOpenAI
 ) -> None:
-    test = write_test_files(tmp_path, 4)
-    out = tmp_path / "p.jsonl"
-    _run(fake, test, out, wait=False)
-    state_path = batch_state_path(out)
-    state = json.loads(state_path.read_text())
-    batch_id = state["parts"][0]["batch_id"]
-    assert isinstance(state["parts"][0]["input_file_created_at"], int)
-    state["parts"][0]["batch_id"] = None  # killed between create and saving its id ...
-    state["parts"][0]["status"] = "uploaded"
-    state_path.write_text(json.dumps(state))
-    _other_batches(fake, 150)  # ... and 150 newer batches push it to the second page
+    test, out, batch_id = _interrupted_create(tmp_path, fake)
+    _other_batches(fake, 150)  # 150 newer batches push ours to the second page
     fake.reset_log()
     summary = _run(fake, test, out)
     assert fake.log.count("batches.create") == 0
