@@ -34,6 +34,8 @@ from vqaft.testing import ChatRequest
 
 BASE_RIGHT = 0.5
 FT_RIGHT = 0.9
+SECRET = "sk-test-pipeline-Vb7Qx2Lm9Rt4"  # the API key the experiment tests must never leak
+IMAGES = {"train": 12, "validation": 4, "test": 8}  # images per split of the OCR-VQA copy
 
 
 def write_ocr_vqa(folder: Path, images: dict[str, int], seed: int = 0) -> Path:

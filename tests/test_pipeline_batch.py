@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from helpers_pipeline import GoldModel, write_ocr_vqa
-from test_pipeline_example import EXAMPLE, IMAGES, SECRET, example_overrides
+from helpers_pipeline import SECRET, GoldModel
+from test_pipeline_example import EXAMPLE, example_overrides
 from vqaft.pipeline._cli import main
 from vqaft.report import read_metrics
 from vqaft.testing import FakeOpenAI
@@ -33,18 +33,6 @@ BASE = "gpt-4o-2024-08-06"
 JUDGE = "gpt-4o"  # the example's llm_judge model
 # a batch that stays in progress for 100 status checks (FakeOpenAI moves one step per check)
 SLOW_BATCH = ["validating", *["in_progress"] * 100, "finalizing", "completed"]
-
-
-@pytest.fixture(scope="module")
-def ocr_vqa_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_ocr_vqa(tmp_path_factory.mktemp("ocr-vqa"), IMAGES)
-
-
-@pytest.fixture
-def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("VQAFT_TEST_OPENAI_KEY", SECRET)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    return "VQAFT_TEST_OPENAI_KEY"
 
 
 def argv_for(fake: FakeOpenAI, source: Path, key_env: str, run_dir: Path, *extra: str) -> list[str]:

@@ -15,15 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers_pipeline import GoldModel, write_ocr_vqa
+from helpers_pipeline import IMAGES, SECRET, GoldModel
 from vqaft.pipeline._cli import main
 from vqaft.report import read_metrics
 from vqaft.testing import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "ocr-vqa-gpt4o.toml"
-SECRET = "sk-test-pipeline-Vb7Qx2Lm9Rt4"
-IMAGES = {"train": 12, "validation": 4, "test": 8}
 
 
 def example_overrides(fake: FakeOpenAI, source: Path, key_env: str) -> list[str]:
@@ -47,18 +45,6 @@ def example_overrides(fake: FakeOpenAI, source: Path, key_env: str) -> list[str]
         "evaluate.n_resamples=200",
     ]
     return sets
-
-
-@pytest.fixture(scope="module")
-def ocr_vqa_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_ocr_vqa(tmp_path_factory.mktemp("ocr-vqa"), IMAGES)
-
-
-@pytest.fixture
-def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("VQAFT_TEST_OPENAI_KEY", SECRET)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    return "VQAFT_TEST_OPENAI_KEY"
 
 
 def test_the_cookbook_example_runs_end_to_end_against_fake_openai(
