@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
+import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,6 +45,31 @@ def write_ocr_vqa(folder: Path, images: dict[str, int], seed: int = 0) -> Path:
     """Synthetic covers as a local OCR-VQA copy in hub layout; returns ``folder``."""
     SyntheticCoversAdapter(seed=seed, images=images).write_parquet(folder)
     return folder
+
+
+def sigkill_when(
+    process: subprocess.Popen[bytes],
+    reached: Callable[[], bool],
+    what: str,
+    log: Callable[[], str],
+    *,
+    timeout: float = 120,
+) -> None:
+    """SIGKILL ``process`` as soon as ``reached()`` is true; fail the test (showing ``log()``)
+    if the process ends first or ``timeout`` seconds pass. The process never outlives the
+    call."""
+    try:
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and not reached():
+            assert time.monotonic() < deadline, f"{what} not reached in {timeout} s:\n{log()}"
+            time.sleep(0.002)
+        assert process.poll() is None, f"the run ended before {what}:\n{log()}"
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _unit(*parts: str) -> float:

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers_pipeline import SECRET, GoldModel
+from helpers_pipeline import SECRET, GoldModel, sigkill_when
 from test_pipeline_example import EXAMPLE, example_overrides
 from vqaft.pipeline._cli import main
 from vqaft.report import read_metrics
@@ -239,18 +237,12 @@ def test_a_run_killed_mid_batch_re_attaches_to_the_same_batch(
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(log_path, "wb") as log:
             process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-            try:
-                deadline = time.monotonic() + 120
-                while process.poll() is None and fake.log.count("batches.retrieve") < 2:
-                    assert time.monotonic() < deadline, log_path.read_text()
-                    time.sleep(0.01)
-                assert process.poll() is None, log_path.read_text()
-                process.send_signal(signal.SIGKILL)
-                assert process.wait(timeout=30) == -signal.SIGKILL
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+            sigkill_when(
+                process,
+                lambda: fake.log.count("batches.retrieve") >= 2,
+                "the second batch status check",
+                log_path.read_text,
+            )
         assert json.loads((run_dir / "stages" / "predict.json").read_text())["status"] == (
             "running"
         )

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from helpers_pipeline import GoldModel, write_ocr_vqa
-from test_pipeline_example import EXAMPLE, IMAGES, SECRET, example_overrides
+from helpers_pipeline import IMAGES, SECRET, GoldModel, sigkill_when, write_ocr_vqa
+from test_pipeline_example import EXAMPLE, example_overrides
 from vqaft.report import read_metrics
 from vqaft.testing import FakeOpenAI
 
@@ -82,18 +80,7 @@ def test_killing_the_run_in_every_stage_then_rerunning_finishes_it(tmp_path: Pat
                 log.write(f"\n=== run to be killed in {stage}\n".encode())
                 log.flush()
                 process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
-                try:
-                    while process.poll() is None and not reached():
-                        time.sleep(0.002)
-                    assert process.poll() is None, (
-                        f"the run ended before reaching {stage}:\n{log_tail()}"
-                    )
-                    process.send_signal(signal.SIGKILL)
-                    assert process.wait(timeout=30) == -signal.SIGKILL
-                finally:
-                    if process.poll() is None:
-                        process.kill()
-                        process.wait()
+                sigkill_when(process, reached, f"reaching {stage}", log_tail)
                 assert _status(run_dir, stage) == "running", f"not killed inside {stage}"
                 if stage == "finetune":
                     assert fake.log.count("fine_tuning.jobs.create") == 1
