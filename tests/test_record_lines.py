@@ -110,7 +110,7 @@ def test_template_path_writes_the_generic_bytes(
 
 def sink(builder: MessageBuilder, include_answer: bool = True) -> RecordLines:
     with RecordWriter(io.BytesIO()) as records:
-        return RecordLines(records, io.BytesIO(), builder, [], [], include_answer=include_answer)
+        return RecordLines(records, io.BytesIO(), builder, [], include_answer=include_answer)
 
 
 def test_stock_layout_uses_the_template() -> None:

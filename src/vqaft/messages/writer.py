@@ -58,6 +58,7 @@ from vqaft.messages._encode_pool import (
     resolve_workers,
 )
 from vqaft.messages._record_lines import RecordLines, json_string_body
+from vqaft.messages._record_lines import url_digest as _url_digest
 from vqaft.messages._record_writer import RecordWriter
 from vqaft.messages.builder import MessageBuilder
 from vqaft.messages.images import ImagePolicy, _Encoded
@@ -432,7 +433,6 @@ def _write_split(
             ids,
             builder,
             few_shot,
-            [_url_digest(url) for url in few_shot],
             include_answer=include_answer,
         )
 
@@ -534,18 +534,6 @@ def _encode_and_digest(
     if isinstance(outcome, _Encoded):
         return replace(outcome, url_digest=_url_digest(outcome.url))
     return outcome
-
-
-def _url_digest(url: bytes) -> bytes:
-    """What stands for an image URL in the content digest: a data URL's BLAKE2b-256 (hex),
-    else the URL itself (http(s) URLs are short).
-
-    BLAKE2b rather than SHA-256 because data URLs are most of a file's bytes and BLAKE2b hashes
-    them about twice as fast on CPUs without SHA instructions; it is as collision-resistant.
-    """
-    if url.startswith(b"data:"):
-        return hashlib.blake2b(url, digest_size=32).hexdigest().encode()
-    return url
 
 
 def content_digest(path: str | os.PathLike[str]) -> str:
